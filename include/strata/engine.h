@@ -228,7 +228,7 @@ int strata_checkpoint(strata_db *db, const char *dir, uint64_t *seq_out);
  * retention (wal_retention_bytes / wal_retention_seconds) still holds it.
  * STRATA_EGONE if from is older than the oldest retained batch. */
 int strata_changes_open(strata_db *db, uint64_t from, strata_changes **out);
-/* Next batch: 0 and *seq (first sequence), *data/*len (encoded batch, valid
+/* Next batch: 0 with seq (its first sequence), data and len (the encoded batch, valid
  * until the next call) when one is there; STRATA_ENOTFOUND when caught up
  * (call again later); another error on corruption or truncation. */
 int strata_changes_next(strata_changes *c, uint64_t *seq, const void **data, size_t *len);

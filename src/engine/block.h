@@ -1,0 +1,61 @@
+/* Blocks of sorted entries with prefix-compressed keys (data and index
+ * blocks of SST files; docs/format/sst.md):
+ *   entry   = shared varint | unshared varint | vlen varint | key suffix | value
+ *   trailer = restart offsets u32 * n | n u32
+ * A restart point every `restart_interval` entries stores its key whole, so
+ * seeks binary-search the restarts. Decoding is bounds-checked: a malformed
+ * block makes the iterator invalid with ERR_CORRUPT, never reads outside. */
+#ifndef STRATA_ENGINE_BLOCK_H
+#define STRATA_ENGINE_BLOCK_H
+
+#include "engine/iter.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct block_builder {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t *restarts;
+    int n_restarts, cap_restarts;
+    int interval, counter, entries;
+    uint8_t *last_key;
+    size_t last_len, last_cap;
+    int oom;
+} block_builder;
+
+void block_builder_init(block_builder *b, int restart_interval);
+void block_builder_free(block_builder *b);
+void block_builder_reset(block_builder *b);
+/* Adds an entry; keys must ascend. */
+int block_builder_add(block_builder *b, const void *k, size_t klen, const void *v, size_t vlen);
+/* Finishes the block: the encoded bytes stay valid until reset/free. */
+const uint8_t *block_builder_finish(block_builder *b, size_t *len);
+size_t block_builder_size_estimate(const block_builder *b);
+static inline int block_builder_empty(const block_builder *b)
+{
+    return b->entries == 0;
+}
+
+/* A decoded (uncompressed) block held in memory and shared by refcount. */
+typedef struct block {
+    const uint8_t *data; /* owned: freed with the block */
+    size_t size;
+    uint32_t restart_off; /* offset of the restart array */
+    uint32_t n_restarts;
+    _Atomic int refs;
+    void (*release)(struct block *b, void *arg); /* called instead of free when set */
+    void *release_arg;
+} block;
+
+/* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
+ * what names the file and offset for error messages. */
+int block_new(uint8_t *data, size_t size, const char *what, block **out);
+void block_ref(block *b);
+void block_unref(block *b);
+
+/* Iterator over a block (takes a reference). cmp orders keys: ikey_cmp for
+ * data and index blocks. what is copied for error messages. */
+ikiter *block_iter_new(block *b, const char *what);
+
+#endif

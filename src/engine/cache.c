@@ -1,0 +1,208 @@
+/* Sharded LRU block cache (see cache.h). Each shard: a chained hash table and
+ * a doubly linked LRU list under one mutex; capacity split evenly. */
+#include "engine/cache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHARDS 16
+
+typedef struct centry {
+    uint64_t file, off;
+    block *b;
+    size_t charge;
+    struct centry *hnext, *prev, *next;
+} centry;
+
+typedef struct shard {
+    pthread_mutex_t mu;
+    centry **table;
+    size_t nbuckets, count, used, capacity;
+    centry lru; /* sentinel: lru.next is the oldest */
+} shard;
+
+struct block_cache {
+    shard shards[SHARDS];
+    atomic_uint_fast64_t hits, misses;
+    size_t capacity;
+};
+
+static inline uint64_t hkey(uint64_t file, uint64_t off)
+{
+    uint64_t h = file * 0x9e3779b97f4a7c15ull ^ (off + 0x632be59bd9b4e019ull);
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 32);
+}
+
+block_cache *block_cache_new(size_t capacity_bytes)
+{
+    block_cache *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_init(&s->mu, NULL);
+        s->nbuckets = 1024;
+        s->table = calloc(s->nbuckets, sizeof(centry *));
+        if (!s->table) {
+            block_cache_free(c);
+            return NULL;
+        }
+        s->lru.next = s->lru.prev = &s->lru;
+    }
+    block_cache_set_capacity(c, capacity_bytes);
+    return c;
+}
+
+static void lru_unlink(centry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+}
+
+static void lru_push(shard *s, centry *e)
+{
+    e->next = &s->lru;
+    e->prev = s->lru.prev;
+    e->prev->next = e;
+    s->lru.prev = e;
+}
+
+static void remove_entry(shard *s, centry *e)
+{
+    centry **pp = &s->table[hkey(e->file, e->off) & (s->nbuckets - 1)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(e);
+    s->count--;
+    s->used -= e->charge;
+    block_unref(e->b);
+    free(e);
+}
+
+static void evict(shard *s)
+{
+    while (s->used > s->capacity && s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+}
+
+void block_cache_free(block_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        if (s->table)
+            while (s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+        free(s->table);
+        pthread_mutex_destroy(&s->mu);
+    }
+    free(c);
+}
+
+block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
+{
+    uint64_t h = hkey(file, off);
+    shard *s = &c->shards[h % SHARDS];
+    pthread_mutex_lock(&s->mu);
+    centry *e = s->table[h & (s->nbuckets - 1)];
+    while (e && (e->file != file || e->off != off)) e = e->hnext;
+    block *b = NULL;
+    if (e) {
+        lru_unlink(e);
+        lru_push(s, e);
+        b = e->b;
+        block_ref(b);
+    }
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add_explicit(b ? &c->hits : &c->misses, 1, memory_order_relaxed);
+    return b;
+}
+
+static void grow(shard *s)
+{
+    size_t nb = s->nbuckets * 2;
+    centry **t = calloc(nb, sizeof(centry *));
+    if (!t) return;
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        centry *e = s->table[i];
+        while (e) {
+            centry *n = e->hnext;
+            size_t j = hkey(e->file, e->off) & (nb - 1);
+            e->hnext = t[j];
+            t[j] = e;
+            e = n;
+        }
+    }
+    free(s->table);
+    s->table = t;
+    s->nbuckets = nb;
+}
+
+void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
+{
+    uint64_t h = hkey(file, off);
+    shard *s = &c->shards[h % SHARDS];
+    centry *e = calloc(1, sizeof(*e));
+    if (!e) return;
+    e->file = file;
+    e->off = off;
+    e->b = b;
+    e->charge = b->size + sizeof(block) + sizeof(centry);
+    block_ref(b);
+    pthread_mutex_lock(&s->mu);
+    centry *old = s->table[h & (s->nbuckets - 1)];
+    while (old && (old->file != file || old->off != off)) old = old->hnext;
+    if (old) remove_entry(s, old);
+    if (s->count >= s->nbuckets) grow(s);
+    size_t j = h & (s->nbuckets - 1);
+    e->hnext = s->table[j];
+    s->table[j] = e;
+    lru_push(s, e);
+    s->count++;
+    s->used += e->charge;
+    evict(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void block_cache_erase_file(block_cache *c, uint64_t file)
+{
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        centry *e = s->lru.next;
+        while (e != &s->lru) {
+            centry *n = e->next;
+            if (e->file == file) remove_entry(s, e);
+            e = n;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void block_cache_set_capacity(block_cache *c, size_t capacity_bytes)
+{
+    c->capacity = capacity_bytes;
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        s->capacity = capacity_bytes / SHARDS;
+        evict(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void block_cache_stats(block_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *bytes,
+                       uint64_t *capacity)
+{
+    uint64_t used = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&c->shards[i].mu);
+        used += c->shards[i].used;
+        pthread_mutex_unlock(&c->shards[i].mu);
+    }
+    *hits = atomic_load(&c->hits);
+    *misses = atomic_load(&c->misses);
+    *bytes = used;
+    *capacity = c->capacity;
+}

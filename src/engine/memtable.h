@@ -1,0 +1,43 @@
+/* The memtable: recent writes in memory, one skiplist of internal keys per
+ * partition, plus the memtable's range tombstones. One writer at a time (the
+ * db's write leader); readers run concurrently without locks. Refcounted:
+ * iterators and readers hold a reference. */
+#ifndef STRATA_ENGINE_MEMTABLE_H
+#define STRATA_ENGINE_MEMTABLE_H
+
+#include "engine/iter.h"
+#include "engine/rangedel.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct memtable memtable;
+
+memtable *memtable_new(void);
+void memtable_ref(memtable *m);
+void memtable_unref(memtable *m);
+/* Adds one entry (writer only). type is TYPE_VALUE or TYPE_DELETION. */
+int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void *key, size_t klen,
+                 const void *val, size_t vlen);
+/* Adds a range tombstone [start, end) at seq (writer only). */
+int memtable_add_range_del(memtable *m, uint32_t part, uint64_t seq, const void *start, size_t slen,
+                           const void *end, size_t elen);
+/* Newest entry of key with seq <= snap: 0 and type, seq and val (valid while
+ * the memtable is referenced); ERR_NOTFOUND if none. */
+int memtable_get(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t snap, int *type,
+                 uint64_t *seq, const void **val, size_t *vlen);
+/* Iterator over one partition's entries (holds a reference). */
+ikiter *memtable_iter(memtable *m, uint32_t part);
+/* Appends the partition's range tombstones to out. */
+int memtable_range_dels(memtable *m, uint32_t part, rangedel_list *out);
+/* True if the partition has any range tombstone in this memtable. */
+bool memtable_has_range_dels(memtable *m, uint32_t part);
+/* Memory used (arena bytes). */
+size_t memtable_bytes(const memtable *m);
+bool memtable_empty(const memtable *m);
+/* Fills ids with the partitions holding data (up to max); returns the count. */
+int memtable_partitions(memtable *m, uint32_t *ids, int max);
+uint64_t memtable_entries(const memtable *m);
+
+#endif
