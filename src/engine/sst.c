@@ -197,10 +197,10 @@ static int write_block(sst_builder *b, const uint8_t *raw, size_t len, int compr
         if (grow_buf(&b->cbuf, &b->ccap, bound + VARINT_MAX)) return fail(b, ERR_NOMEM);
         size_t hl = put_varint(b->cbuf, len), n = 0;
         if (ct == CT_LZ4) {
-            int r = len <= LZ4_MAX_INPUT_SIZE ? LZ4_compress_default((const char *)raw,
-                                                                     (char *)b->cbuf + hl, (int)len,
-                                                                     (int)(b->ccap - hl))
-                                              : 0;
+            int r = len <= LZ4_MAX_INPUT_SIZE
+                        ? LZ4_compress_default((const char *)raw, (char *)b->cbuf + hl, (int)len,
+                                               (int)(b->ccap - hl))
+                        : 0;
             n = r > 0 ? (size_t)r : 0;
         } else {
             size_t r =
@@ -577,8 +577,8 @@ static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size
         return 0;
     }
     if (type != CT_LZ4 && type != CT_ZSTD) {
-        rc = err_set(ERR_CORRUPT, "%s: unknown compression type %u at offset %llu", r->path,
-                     type, (unsigned long long)h.off);
+        rc = err_set(ERR_CORRUPT, "%s: unknown compression type %u at offset %llu", r->path, type,
+                     (unsigned long long)h.off);
         goto err;
     }
     uint64_t ulen;
