@@ -192,8 +192,8 @@ static int rdb_open(const char *dir, const drv_config *c, void **out)
     r->cache = rocksdb_cache_create_lru(c->cache_bytes);
     r->topt = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(r->topt, r->cache);
-    rocksdb_block_based_options_set_filter_policy(r->topt,
-                                                  rocksdb_filterpolicy_create_bloom(c->bloom_bits));
+    rocksdb_block_based_options_set_filter_policy(
+        r->topt, rocksdb_filterpolicy_create_bloom_full(c->bloom_bits));
     rocksdb_options_set_block_based_table_factory(r->opt, r->topt);
     r->ro = rocksdb_readoptions_create();
     r->wo_buf = rocksdb_writeoptions_create();
