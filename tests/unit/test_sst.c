@@ -646,6 +646,132 @@ static void test_builder_abandon_and_errors(void)
     free(v);
 }
 
+/* ---- I/O errors through a wrapping env ---- */
+
+static int appends_left, preads_left;
+static int fail_append(env_file *f, const void *buf, size_t n)
+{
+    if (appends_left-- <= 0) return err_set(ERR_NOSPC, "%s: injected ENOSPC", f->path);
+    return env_posix_ops.append(f, buf, n);
+}
+static int fail_pread(env_file *f, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    if (preads_left-- <= 0)
+        return err_set(ERR_IO, "%s: injected EIO at offset %llu", f->path, (unsigned long long)off);
+    return env_posix_ops.pread(f, buf, n, off, got);
+}
+
+static void test_io_errors(void)
+{
+    const char *dir = test_tmpdir("sst_io");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000030.sst", dir);
+    env_ops ops = env_posix_ops;
+    ops.append = fail_append;
+    ops.pread = fail_pread;
+    env_t env = {.ops = &ops, .ctx = NULL};
+    sst_options o = opts(1);
+    o.block_size = 512;
+    /* The write fails at every possible append: the error comes back from
+     * add or finish, stays sticky, and the partial file is removed. */
+    for (int fail_at = 0; fail_at < 40; fail_at++) {
+        appends_left = fail_at;
+        preads_left = 1 << 30;
+        sst_builder *b;
+        REQUIRE(sst_builder_open(&env, path, &o, &b) == 0);
+        int rc = 0;
+        for (int i = 0; i < 300 && !rc; i++) {
+            uint8_t k[64];
+            char v[64];
+            size_t kl = mkkey(k, i, 1, TYPE_VALUE), vl = mkval(v, i);
+            rc = sst_builder_add(b, k, kl, v, vl);
+        }
+        if (rc) {
+            CHECK_EQ_INT(rc, ERR_NOSPC);
+            uint8_t k[64];
+            size_t kl = mkkey(k, 1000, 1, TYPE_VALUE);
+            CHECK_EQ_INT(sst_builder_add(b, k, kl, "v", 1), ERR_NOSPC); /* sticky */
+            sst_builder_abandon(b);
+        } else {
+            sst_props p = {0};
+            rc = sst_builder_finish(b, &p);
+            CHECK(rc == 0 || rc == ERR_NOSPC);
+            if (rc == 0) {
+                CHECK(fail_at >= 30); /* only when every append succeeded */
+                sst_props_free(&p);
+            }
+        }
+        if (rc) {
+            uint64_t sz;
+            CHECK_EQ_INT(env_file_size(env_posix(), path, &sz), ERR_NOTFOUND);
+        }
+    }
+    /* A read error is reported as such, not as corruption. */
+    appends_left = 1 << 30;
+    preads_left = 1 << 30;
+    sst_props p;
+    sst_builder *b;
+    REQUIRE(sst_builder_open(&env, path, &o, &b) == 0);
+    for (int i = 0; i < 300; i++) {
+        uint8_t k[64];
+        char v[64];
+        size_t kl = mkkey(k, i, 1, TYPE_VALUE), vl = mkval(v, i);
+        REQUIRE(sst_builder_add(b, k, kl, v, vl) == 0);
+    }
+    REQUIRE(sst_builder_finish(b, &p) == 0);
+    sst_props_free(&p);
+    preads_left = 2;
+    sst_reader *r;
+    CHECK_EQ_INT(sst_reader_open(&env, path, 30, 0, NULL, &r), ERR_IO);
+    preads_left = 1 << 30;
+    REQUIRE(sst_reader_open(&env, path, 30, 0, NULL, &r) == 0);
+    preads_left = 0;
+    CHECK_EQ_INT(sst_reader_get(r, "key00000007", 11, SEQ_MAX, NULL, NULL, NULL, NULL), ERR_IO);
+    CHECK_EQ_INT(scan_all(r), ERR_IO);
+    preads_left = 1 << 30;
+    CHECK_EQ_INT(scan_all(r), 0);
+    sst_reader_close(r);
+}
+
+static void test_long_keys(void)
+{
+    const char *dir = test_tmpdir("sst_long");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000031.sst", dir);
+    sst_options o = opts(2);
+    sst_builder *b;
+    REQUIRE(sst_builder_open(env_posix(), path, &o, &b) == 0);
+    /* 1000-byte user keys differing only in their last bytes. */
+    const size_t ul = 1000;
+    uint8_t *k = malloc(ul + IKEY_TRAILER), *u = malloc(ul);
+    REQUIRE(k && u);
+    memset(u, 'x', ul);
+    for (int i = 0; i < 200; i++) {
+        u[ul - 2] = (uint8_t)('A' + i / 26);
+        u[ul - 1] = (uint8_t)('a' + i % 26);
+        size_t kl = ikey_build(k, u, ul, 1, TYPE_VALUE);
+        REQUIRE(sst_builder_add(b, k, kl, &i, sizeof(i)) == 0);
+    }
+    REQUIRE(sst_builder_finish(b, NULL) == 0);
+    sst_reader *r;
+    REQUIRE(sst_reader_open(env_posix(), path, 31, 0, NULL, &r) == 0);
+    int bad = 0;
+    for (int i = 0; i < 200; i++) {
+        u[ul - 2] = (uint8_t)('A' + i / 26);
+        u[ul - 1] = (uint8_t)('a' + i % 26);
+        void *v = NULL;
+        size_t vl = 0;
+        if (sst_reader_get(r, u, ul, SEQ_MAX, NULL, NULL, &v, &vl) || vl != sizeof(int) ||
+            memcmp(v, &i, sizeof(i)))
+            bad++;
+        free(v);
+    }
+    CHECK_EQ_INT(bad, 0);
+    sst_reader_close(r);
+    free(k);
+    free(u);
+}
+
 int main(void)
 {
     RUN(test_round_trip_compressions);
@@ -655,5 +781,7 @@ int main(void)
     RUN(test_iter_model);
     RUN(test_corruption);
     RUN(test_builder_abandon_and_errors);
+    RUN(test_io_errors);
+    RUN(test_long_keys);
     TEST_END();
 }
