@@ -242,3 +242,12 @@ void logr_close(logr *r)
     free(r->buf);
     free(r);
 }
+
+int logw_rewind(logw *w, uint64_t size)
+{
+    w->used = 0;
+    int rc = env_truncate(w->f, size);
+    if (!rc) rc = env_sync(w->f);
+    if (!rc) w->flushed = size;
+    return rc;
+}

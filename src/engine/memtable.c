@@ -74,11 +74,11 @@ static void *arena_alloc(memtable *m, size_t n)
         nb->used = 0;
         nb->cap = cap;
         m->arena = nb;
-        atomic_fetch_add(&m->bytes, sizeof(*nb) + cap);
         b = nb;
     }
     void *p = b->data + b->used;
     b->used += n;
+    atomic_fetch_add_explicit(&m->bytes, n, memory_order_relaxed);
     return p;
 }
 
