@@ -37,6 +37,8 @@ typedef struct fe_inode {
     size_t saved_len;
     uint64_t mark;  /* crash bookkeeping */
     uint64_t keep;  /* crash: bytes to keep */
+    uint64_t zeros; /* crash: zero bytes to add after them */
+    bool zeroed;    /* crash: zeros added to the file in place */
     uint8_t *load;  /* crash: content to write at missing names */
     bool need_load; /* crash: some durable name does not hold it now */
 } fe_inode;
@@ -74,6 +76,7 @@ typedef struct fe_ctx {
     bool dead;
     bool frozen;
     uint64_t now_ns, wall_us;
+    bool real_sync; /* pass syncs to the base env (default) */
 } fe_ctx;
 
 typedef struct fe_handle {
@@ -441,8 +444,11 @@ static int fe_sync(env_file *f)
     pthread_mutex_unlock(&c->mu);
     if (rc) return rc;
     uint64_t size = 0;
+    pthread_mutex_lock(&c->mu);
+    bool real = c->real_sync;
+    pthread_mutex_unlock(&c->mu);
     if (h->ino) rc = h->base->env->ops->size(h->base, &size);
-    if (!rc) rc = h->base->env->ops->sync(h->base);
+    if (!rc && real) rc = h->base->env->ops->sync(h->base);
     if (!rc && h->ino) {
         pthread_mutex_lock(&c->mu);
         if (h->ino->durable < size) h->ino->durable = size;
@@ -559,7 +565,7 @@ static int fe_sync_dir(env_t *env, const char *path)
     if (!cd) return err_set(ERR_NOMEM, "faultenv: out of memory");
     pthread_mutex_lock(&c->mu);
     int rc = sync_point(c, cd);
-    if (!rc) rc = c->base->ops->sync_dir(c->base, path);
+    if (!rc && c->real_sync) rc = c->base->ops->sync_dir(c->base, path);
     if (!rc) {
         for (int k = c->dur.n - 1; k >= 0; k--)
             if (!strcmp(c->dur.v[k].dir, cd)) tbl_del(&c->dur, k);
@@ -644,6 +650,7 @@ env_t *faultenv_new(env_t *base)
         return NULL;
     }
     c->base = base;
+    c->real_sync = true;
     pthread_mutex_init(&c->mu, NULL);
     env->ops = &fe_ops;
     env->ctx = c;
@@ -694,6 +701,14 @@ void faultenv_fail_writes(env_t *env, int err)
 void faultenv_fail_reads(env_t *env, int err)
 {
     faultenv_inject(env, FAULTENV_READ, err, 1, true);
+}
+
+void faultenv_real_sync(env_t *env, bool on)
+{
+    fe_ctx *c = ctx_of(env);
+    pthread_mutex_lock(&c->mu);
+    c->real_sync = on;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void faultenv_set_filter(env_t *env, const char *substr)
@@ -796,6 +811,21 @@ static int truncate_path(fe_ctx *c, const char *path, uint64_t n)
     return rc ? rc : rc2;
 }
 
+static int append_zeros(fe_ctx *c, const char *path, uint64_t n)
+{
+    static const uint8_t zero[4096];
+    env_file *f;
+    int rc = c->base->ops->open(c->base, path, ENV_WRITE, &f);
+    if (rc) return rc;
+    while (!rc && n > 0) {
+        size_t m = n < sizeof(zero) ? (size_t)n : sizeof(zero);
+        rc = c->base->ops->append(f, zero, m);
+        n -= m;
+    }
+    int rc2 = c->base->ops->close(f);
+    return rc ? rc : rc2;
+}
+
 int faultenv_crash_ex(env_t *env, int mode, uint64_t seed)
 {
     fe_ctx *c = ctx_of(env);
@@ -812,11 +842,18 @@ int faultenv_crash_ex(env_t *env, int mode, uint64_t seed)
             i->mark = epoch;
             i->need_load = false;
             i->keep = i->has_saved ? i->saved_len : i->durable;
+            i->zeros = 0;
+            i->zeroed = false;
             const char *p = cur_path(c, i);
             uint64_t size;
-            if (!i->has_saved && p && mode == FAULTENV_CRASH_RANDOM_TAIL &&
-                c->base->ops->file_size(c->base, p, &size) == 0 && size > i->keep)
-                i->keep += rng_below(&rng, size - i->keep + 1);
+            if (!i->has_saved && p && mode != FAULTENV_CRASH_DROP_UNSYNCED &&
+                c->base->ops->file_size(c->base, p, &size) == 0 && size > i->keep) {
+                uint64_t extra = rng_below(&rng, size - i->keep + 1);
+                if (mode == FAULTENV_CRASH_ZERO_TAIL)
+                    i->zeros = extra;
+                else
+                    i->keep += extra;
+            }
         }
         if (tbl_get(&c->cur, c->dur.v[k].path) != i && !i->need_load) {
             i->need_load = true;
@@ -839,17 +876,21 @@ int faultenv_crash_ex(env_t *env, int mode, uint64_t seed)
     for (int k = 0; k < c->dur.n && !rc; k++) {
         fe_name *d = &c->dur.v[k];
         fe_inode *i = d->ino;
-        if (tbl_get(&c->cur, d->path) == i)
+        bool in_place = tbl_get(&c->cur, d->path) == i;
+        if (in_place)
             rc = truncate_path(c, d->path, i->keep);
         else
             rc = write_file(c, d->path, i->has_saved ? i->saved : i->load, i->keep);
+        if (!rc && i->zeros && !(in_place && i->zeroed)) rc = append_zeros(c, d->path, i->zeros);
+        if (in_place) i->zeroed = true;
     }
     /* 4. The disk now is the durable state. */
     while (c->cur.n > 0 && !rc) tbl_del(&c->cur, c->cur.n - 1);
     for (int k = 0; k < c->dur.n && !rc; k++) {
         fe_inode *i = c->dur.v[k].ino;
         rc = tbl_set(&c->cur, c->dur.v[k].path, c->dur.v[k].dir, i);
-        i->durable = i->keep;
+        i->durable = i->keep + i->zeros;
+        i->zeros = 0;
         unsave(i);
         free(i->load);
         i->load = NULL;

@@ -6,7 +6,9 @@
  *  - File data: every file (an "inode") has a durable size, the size it had
  *    when its last sync began. A crash truncates it to that size (or, in
  *    FAULTENV_CRASH_RANDOM_TAIL mode, keeps a random prefix of the unsynced
- *    tail). ENV_TRUNC on open and env truncate() are taken as durable at once.
+ *    tail, or in FAULTENV_CRASH_ZERO_TAIL mode follows the synced prefix by
+ *    up to that many zero bytes). ENV_TRUNC on open and env truncate() are
+ *    taken as durable at once.
  *  - Names: each directory has a durable name table, copied from the current
  *    one by sync_dir(dir). A crash makes every directory the env touched match
  *    its durable table: a file created and never dir-synced disappears, an
@@ -56,6 +58,8 @@ enum faultenv_op {
 enum faultenv_crash_mode {
     FAULTENV_CRASH_DROP_UNSYNCED = 0, /* every unsynced byte is lost */
     FAULTENV_CRASH_RANDOM_TAIL = 1,   /* a random prefix of each unsynced tail survives */
+    FAULTENV_CRASH_ZERO_TAIL = 2,     /* the size grew but the data did not land: the
+                                         synced prefix, then a random count of zero bytes */
 };
 
 /* A new fault env over base (not owned). Free with faultenv_free after every
@@ -92,12 +96,17 @@ void faultenv_kill(env_t *env);
 bool faultenv_dead(env_t *env);
 /* Applies the durable state to the files (see the model above), clears the
  * dead state, the kill point and injected faults. seed is used by
- * FAULTENV_CRASH_RANDOM_TAIL. Returns 0 or the first I/O error. */
+ * the random modes. Returns 0 or the first I/O error. */
 int faultenv_crash_ex(env_t *env, int mode, uint64_t seed);
 static inline int faultenv_crash(env_t *env)
 {
     return faultenv_crash_ex(env, FAULTENV_CRASH_DROP_UNSYNCED, 0);
 }
+
+/* With on false, file and directory syncs are only simulated (the model
+ * above still counts them as durable) and skip the real fsync: much faster
+ * crash tests. On by default. */
+void faultenv_real_sync(env_t *env, bool on);
 
 /* Freezes the clock: now_ns and wall_us return these values from now on. */
 void faultenv_set_time(env_t *env, uint64_t now_ns, uint64_t wall_us);

@@ -390,6 +390,29 @@ static void test_random_tail(void)
     }
     CHECK(seen_short > 0);
     CHECK(seen_long > 0);
+    /* Zero tail: the synced prefix, then zero bytes, never the unsynced data. */
+    int seen_zeros = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        env_unlink(e, P("z"));
+        env_file *f;
+        REQUIRE(env_open(e, P("z"), ENV_WRITE, &f) == 0);
+        CHECK_EQ_INT(env_sync_dir(e, dir), 0);
+        CHECK_EQ_INT(env_append(f, "0123", 4), 0);
+        CHECK_EQ_INT(env_sync(f), 0);
+        CHECK_EQ_INT(env_append(f, "456789", 6), 0);
+        env_close(f);
+        CHECK_EQ_INT(faultenv_crash_ex(e, FAULTENV_CRASH_ZERO_TAIL, seed), 0);
+        FILE *fp = fopen(P("z"), "rb");
+        REQUIRE(fp);
+        char buf[32];
+        size_t n = fread(buf, 1, sizeof(buf), fp);
+        fclose(fp);
+        CHECK(n >= 4 && n <= 10);
+        CHECK(!memcmp(buf, "0123", 4));
+        for (size_t i = 4; i < n; i++) CHECK(buf[i] == 0);
+        seen_zeros += n > 4;
+    }
+    CHECK(seen_zeros > 0);
     faultenv_free(e);
 }
 
