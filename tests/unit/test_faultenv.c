@@ -416,6 +416,25 @@ static void test_random_tail(void)
     faultenv_free(e);
 }
 
+/* Simulated syncs count as durable for the model without a real fsync. */
+static void test_simulated_sync(void)
+{
+    env_t *e = setup("fe_simsync");
+    REQUIRE(e);
+    faultenv_real_sync(e, false);
+    env_file *f;
+    REQUIRE(env_open(e, P("s"), ENV_WRITE, &f) == 0);
+    CHECK_EQ_INT(env_append(f, "abc", 3), 0);
+    CHECK_EQ_INT(env_sync(f), 0);
+    CHECK_EQ_INT(env_sync_dir(e, dir), 0);
+    CHECK_EQ_INT(env_append(f, "def", 3), 0);
+    env_close(f);
+    CHECK_EQ_INT(faultenv_sync_points(e), 2);
+    CHECK_EQ_INT(faultenv_crash(e), 0);
+    CHECK_CONTENT(P("s"), "abc");
+    faultenv_free(e);
+}
+
 static void test_clock(void)
 {
     env_t *e = setup("fe_clock");
@@ -496,6 +515,7 @@ int main(void)
     RUN(test_crash_subdir_and_link);
     RUN(test_kill_at_sync);
     RUN(test_random_tail);
+    RUN(test_simulated_sync);
     RUN(test_clock);
     RUN(test_threads_kill);
     TEST_END();
