@@ -169,12 +169,18 @@ typedef struct biter {
     const uint8_t *val;
     size_t vlen;
     int status;
-    char what[160];
+    const char *file; /* names the block in errors: file + off, or what */
+    uint64_t off;
+    char *what;
 } biter;
 
 static void corrupt(biter *i)
 {
-    if (!i->status) i->status = err_set(ERR_CORRUPT, "%s: corrupt block entry", i->what);
+    if (!i->status)
+        i->status = i->file
+                        ? err_set(ERR_CORRUPT, "%s: corrupt block entry in block at offset %llu",
+                                  i->file, (unsigned long long)i->off)
+                        : err_set(ERR_CORRUPT, "%s: corrupt block entry", i->what);
     i->cur = i->next = i->b->restart_off;
 }
 
@@ -329,6 +335,7 @@ static void bi_destroy(ikiter *it)
     biter *i = (biter *)it;
     block_unref(i->b);
     free(i->key);
+    free(i->what);
     free(i);
 }
 
@@ -346,7 +353,7 @@ static const ikiter_ops biter_ops = {
     .destroy = bi_destroy,
 };
 
-ikiter *block_iter_new(block *b, const char *what)
+static biter *iter_alloc(block *b)
 {
     biter *i = calloc(1, sizeof(*i));
     if (!i) return NULL;
@@ -354,6 +361,25 @@ ikiter *block_iter_new(block *b, const char *what)
     block_ref(b);
     i->b = b;
     i->cur = i->next = b->restart_off;
-    snprintf(i->what, sizeof(i->what), "%s", what);
+    return i;
+}
+
+ikiter *block_iter_new(block *b, const char *what)
+{
+    biter *i = iter_alloc(b);
+    if (!i) return NULL;
+    if (!(i->what = strdup(what))) {
+        bi_destroy(&i->base);
+        return NULL;
+    }
+    return &i->base;
+}
+
+ikiter *block_iter_new_at(block *b, const char *file, uint64_t off)
+{
+    biter *i = iter_alloc(b);
+    if (!i) return NULL;
+    i->file = file;
+    i->off = off;
     return &i->base;
 }

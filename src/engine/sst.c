@@ -624,9 +624,9 @@ static int read_block_obj(sst_reader *r, bhandle h, bool verify, block **out)
     size_t len;
     int rc = read_block(r, h, verify, &data, &len);
     if (rc) return rc;
-    char what[512];
-    snprintf(what, sizeof(what), "%s at offset %llu", r->path, (unsigned long long)h.off);
-    return block_new(data, len, what, out);
+    rc = block_new(data, len, r->path, out); /* frees data on failure */
+    if (rc == ERR_CORRUPT) rc = corrupt_at(r, h.off, "bad block trailer");
+    return rc;
 }
 
 /* A referenced data block, from the cache when there. */
@@ -682,9 +682,7 @@ static int load_range_dels(sst_reader *r, bhandle h)
     block *b;
     int rc = read_block_obj(r, h, true, &b);
     if (rc) return rc;
-    char what[512];
-    snprintf(what, sizeof(what), "%s at offset %llu", r->path, (unsigned long long)h.off);
-    ikiter *it = block_iter_new(b, what);
+    ikiter *it = block_iter_new_at(b, r->path, h.off);
     block_unref(b);
     if (!it) return err_set(ERR_NOMEM, "sst: out of memory");
     for (iki_seek_first(it); iki_valid(it) && !rc; iki_next(it)) {
@@ -854,9 +852,7 @@ static int load_data(titer *t)
     block *b;
     int rc = load_block(t->r, h, t->fill, &b);
     if (rc) return t->status = rc;
-    char what[512];
-    snprintf(what, sizeof(what), "%s at offset %llu", t->r->path, (unsigned long long)h.off);
-    t->data = block_iter_new(b, what);
+    t->data = block_iter_new_at(b, t->r->path, h.off);
     block_unref(b);
     if (!t->data) return t->status = err_set(ERR_NOMEM, "sst: out of memory");
     t->data_off = h.off;
@@ -1020,9 +1016,7 @@ static int titer_init(titer *t, sst_reader *r, bool fill)
     memset(t, 0, sizeof(*t));
     t->base.ops = &titer_ops;
     t->fill = fill;
-    char what[512];
-    snprintf(what, sizeof(what), "%s index block", r->path);
-    if (!(t->index = block_iter_new(r->index, what)))
+    if (!(t->index = block_iter_new_at(r->index, r->path, r->index_off)))
         return err_set(ERR_NOMEM, "sst: out of memory");
     atomic_fetch_add(&r->refs, 1);
     t->r = r;

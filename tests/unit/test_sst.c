@@ -12,6 +12,7 @@
 #include "util/err.h"
 #include "util/rand.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -646,6 +647,270 @@ static void test_builder_abandon_and_errors(void)
     free(v);
 }
 
+/* ---- I/O errors through a wrapping env ---- */
+
+static int appends_left, preads_left;
+static int fail_append(env_file *f, const void *buf, size_t n)
+{
+    if (appends_left-- <= 0) return err_set(ERR_NOSPC, "%s: injected ENOSPC", f->path);
+    return env_posix_ops.append(f, buf, n);
+}
+static int fail_pread(env_file *f, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    if (preads_left-- <= 0)
+        return err_set(ERR_IO, "%s: injected EIO at offset %llu", f->path, (unsigned long long)off);
+    return env_posix_ops.pread(f, buf, n, off, got);
+}
+
+static void test_io_errors(void)
+{
+    const char *dir = test_tmpdir("sst_io");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000030.sst", dir);
+    env_ops ops = env_posix_ops;
+    ops.append = fail_append;
+    ops.pread = fail_pread;
+    env_t env = {.ops = &ops, .ctx = NULL};
+    sst_options o = opts(1);
+    o.block_size = 512;
+    /* The write fails at every possible append: the error comes back from
+     * add or finish, stays sticky, and the partial file is removed. */
+    for (int fail_at = 0; fail_at < 40; fail_at++) {
+        appends_left = fail_at;
+        preads_left = 1 << 30;
+        sst_builder *b;
+        REQUIRE(sst_builder_open(&env, path, &o, &b) == 0);
+        int rc = 0;
+        for (int i = 0; i < 300 && !rc; i++) {
+            uint8_t k[64];
+            char v[64];
+            size_t kl = mkkey(k, i, 1, TYPE_VALUE), vl = mkval(v, i);
+            rc = sst_builder_add(b, k, kl, v, vl);
+        }
+        if (rc) {
+            CHECK_EQ_INT(rc, ERR_NOSPC);
+            uint8_t k[64];
+            size_t kl = mkkey(k, 1000, 1, TYPE_VALUE);
+            CHECK_EQ_INT(sst_builder_add(b, k, kl, "v", 1), ERR_NOSPC); /* sticky */
+            sst_builder_abandon(b);
+        } else {
+            sst_props p = {0};
+            rc = sst_builder_finish(b, &p);
+            CHECK(rc == 0 || rc == ERR_NOSPC);
+            if (rc == 0) {
+                CHECK(fail_at >= 30); /* only when every append succeeded */
+                sst_props_free(&p);
+            }
+        }
+        if (rc) {
+            uint64_t sz;
+            CHECK_EQ_INT(env_file_size(env_posix(), path, &sz), ERR_NOTFOUND);
+        }
+    }
+    /* A read error is reported as such, not as corruption. */
+    appends_left = 1 << 30;
+    preads_left = 1 << 30;
+    sst_props p;
+    sst_builder *b;
+    REQUIRE(sst_builder_open(&env, path, &o, &b) == 0);
+    for (int i = 0; i < 300; i++) {
+        uint8_t k[64];
+        char v[64];
+        size_t kl = mkkey(k, i, 1, TYPE_VALUE), vl = mkval(v, i);
+        REQUIRE(sst_builder_add(b, k, kl, v, vl) == 0);
+    }
+    REQUIRE(sst_builder_finish(b, &p) == 0);
+    sst_props_free(&p);
+    preads_left = 2;
+    sst_reader *r;
+    CHECK_EQ_INT(sst_reader_open(&env, path, 30, 0, NULL, &r), ERR_IO);
+    preads_left = 1 << 30;
+    REQUIRE(sst_reader_open(&env, path, 30, 0, NULL, &r) == 0);
+    preads_left = 0;
+    CHECK_EQ_INT(sst_reader_get(r, "key00000007", 11, SEQ_MAX, NULL, NULL, NULL, NULL), ERR_IO);
+    CHECK_EQ_INT(scan_all(r), ERR_IO);
+    preads_left = 1 << 30;
+    CHECK_EQ_INT(scan_all(r), 0);
+    sst_reader_close(r);
+}
+
+static void test_long_keys(void)
+{
+    const char *dir = test_tmpdir("sst_long");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000031.sst", dir);
+    sst_options o = opts(2);
+    sst_builder *b;
+    REQUIRE(sst_builder_open(env_posix(), path, &o, &b) == 0);
+    /* 1000-byte user keys differing only in their last bytes. */
+    const size_t ul = 1000;
+    uint8_t *k = malloc(ul + IKEY_TRAILER), *u = malloc(ul);
+    REQUIRE(k && u);
+    memset(u, 'x', ul);
+    for (int i = 0; i < 200; i++) {
+        u[ul - 2] = (uint8_t)('A' + i / 26);
+        u[ul - 1] = (uint8_t)('a' + i % 26);
+        size_t kl = ikey_build(k, u, ul, 1, TYPE_VALUE);
+        REQUIRE(sst_builder_add(b, k, kl, &i, sizeof(i)) == 0);
+    }
+    REQUIRE(sst_builder_finish(b, NULL) == 0);
+    sst_reader *r;
+    REQUIRE(sst_reader_open(env_posix(), path, 31, 0, NULL, &r) == 0);
+    int bad = 0;
+    for (int i = 0; i < 200; i++) {
+        u[ul - 2] = (uint8_t)('A' + i / 26);
+        u[ul - 1] = (uint8_t)('a' + i % 26);
+        void *v = NULL;
+        size_t vl = 0;
+        if (sst_reader_get(r, u, ul, SEQ_MAX, NULL, NULL, &v, &vl) || vl != sizeof(int) ||
+            memcmp(v, &i, sizeof(i)))
+            bad++;
+        free(v);
+    }
+    CHECK_EQ_INT(bad, 0);
+    sst_reader_close(r);
+    free(k);
+    free(u);
+}
+
+/* Incompressible data is stored raw (no block grows), and reads back. */
+static void test_incompressible(void)
+{
+    const char *dir = test_tmpdir("sst_incomp");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000040.sst", dir);
+    rng_t rng;
+    rng_seed(&rng, 42);
+    uint64_t sizes[3];
+    for (int c = 0; c < 3; c++) {
+        rng_seed(&rng, 42);
+        sst_options o = opts(c);
+        sst_builder *b;
+        REQUIRE(sst_builder_open(env_posix(), path, &o, &b) == 0);
+        for (int i = 0; i < 2000; i++) {
+            uint8_t k[64], v[200];
+            size_t kl = mkkey(k, i, 1, TYPE_VALUE);
+            for (size_t j = 0; j < sizeof(v); j++) v[j] = (uint8_t)rng_next(&rng);
+            REQUIRE(sst_builder_add(b, k, kl, v, sizeof(v)) == 0);
+        }
+        sst_props p;
+        REQUIRE(sst_builder_finish(b, &p) == 0);
+        sizes[c] = p.file_size;
+        sst_props_free(&p);
+        sst_reader *r;
+        REQUIRE(sst_reader_open(env_posix(), path, 40, 0, NULL, &r) == 0);
+        CHECK_EQ_INT(scan_all(r), 0);
+        sst_reader_close(r);
+    }
+    /* Only the small meta blocks may shrink; data blocks stay raw. */
+    for (int c = 1; c < 3; c++) CHECK(sizes[c] <= sizes[0] && sizes[c] > sizes[0] - sizes[0] / 20);
+}
+
+/* Scans use the cache when asked to fill it and leave it alone otherwise. */
+static void test_cache_use(void)
+{
+    const char *dir = test_tmpdir("sst_cache");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000041.sst", dir);
+    sst_options o = opts(1);
+    sst_props p;
+    REQUIRE(build_n(path, &o, 5000, &p) == 0);
+    sst_props_free(&p);
+    block_cache *c = block_cache_new(8 << 20);
+    sst_reader *r;
+    REQUIRE(sst_reader_open(env_posix(), path, 41, 0, c, &r) == 0);
+    uint64_t h0, m0, b0, cap, h1, m1, b1;
+    ikiter *it = sst_reader_iter(r, false);
+    for (iki_seek_first(it); iki_valid(it); iki_next(it)) {
+    }
+    iki_destroy(it);
+    block_cache_stats(c, &h0, &m0, &b0, &cap);
+    CHECK_EQ_INT(h0, 0);
+    CHECK(m0 > 10);
+    CHECK_EQ_INT(b0, 0); /* nothing inserted */
+    CHECK_EQ_INT(scan_all(r), 0);
+    it = sst_reader_iter(r, true);
+    for (iki_seek_first(it); iki_valid(it); iki_next(it)) {
+    }
+    iki_destroy(it);
+    block_cache_stats(c, &h1, &m1, &b1, &cap);
+    CHECK(b1 > 0);
+    it = sst_reader_iter(r, true);
+    for (iki_seek_first(it); iki_valid(it); iki_next(it)) {
+    }
+    iki_destroy(it);
+    uint64_t h2, m2, b2;
+    block_cache_stats(c, &h2, &m2, &b2, &cap);
+    CHECK_EQ_INT(m2, m1);      /* the second filled scan only hits */
+    CHECK_EQ_INT(h2 - h1, m0); /* one hit per data block */
+    /* A second reader of the same file number shares the cached blocks. */
+    sst_reader *r2;
+    REQUIRE(sst_reader_open(env_posix(), path, 41, 0, c, &r2) == 0);
+    CHECK_EQ_INT(sst_reader_get(r2, "key00000100", 11, SEQ_MAX, NULL, NULL, NULL, NULL), 0);
+    uint64_t h3, m3, b3;
+    block_cache_stats(c, &h3, &m3, &b3, &cap);
+    CHECK_EQ_INT(m3, m2);
+    block_cache_erase_file(c, 41);
+    block_cache_stats(c, &h3, &m3, &b3, &cap);
+    CHECK_EQ_INT(b3, 0);
+    sst_reader_close(r2);
+    sst_reader_close(r);
+    block_cache_free(c);
+}
+
+/* Many threads reading one reader (gets and iterators) through one cache. */
+static sst_reader *shared_r;
+static void *reader_thread(void *arg)
+{
+    long bad = 0;
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int j = 0; j < 2000; j++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % 20000);
+        char u[32], v[64];
+        int ul = snprintf(u, sizeof(u), "key%08d", i);
+        void *val = NULL;
+        size_t vl = 0, want = mkval(v, i);
+        if (sst_reader_get(shared_r, u, (size_t)ul, SEQ_MAX, NULL, NULL, &val, &vl) || vl != want ||
+            memcmp(val, v, vl))
+            bad++;
+        free(val);
+        if (j % 200 == 0) {
+            ikiter *it = sst_reader_iter(shared_r, true);
+            int n = 0;
+            for (iki_seek_first(it); iki_valid(it) && n < 3000; iki_next(it)) n++;
+            if (n != 3000) bad++;
+            iki_destroy(it);
+        }
+    }
+    return (void *)bad;
+}
+
+static void test_concurrent_readers(void)
+{
+    const char *dir = test_tmpdir("sst_threads");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000042.sst", dir);
+    sst_options o = opts(2);
+    sst_props p;
+    REQUIRE(build_n(path, &o, 20000, &p) == 0);
+    sst_props_free(&p);
+    block_cache *c = block_cache_new(64 << 10); /* small: constant eviction */
+    REQUIRE(sst_reader_open(env_posix(), path, 42, 0, c, &shared_r) == 0);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, reader_thread, (void *)(uintptr_t)(i + 1));
+    long bad = 0;
+    for (int i = 0; i < 4; i++) {
+        void *res;
+        pthread_join(t[i], &res);
+        bad += (long)res;
+    }
+    CHECK_EQ_INT(bad, 0);
+    sst_reader_close(shared_r);
+    block_cache_free(c);
+}
+
 int main(void)
 {
     RUN(test_round_trip_compressions);
@@ -655,5 +920,10 @@ int main(void)
     RUN(test_iter_model);
     RUN(test_corruption);
     RUN(test_builder_abandon_and_errors);
+    RUN(test_io_errors);
+    RUN(test_long_keys);
+    RUN(test_incompressible);
+    RUN(test_cache_use);
+    RUN(test_concurrent_readers);
     TEST_END();
 }
