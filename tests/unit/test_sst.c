@@ -358,7 +358,7 @@ static void test_iter_model(void)
     snprintf(path, sizeof(path), "%s/000007.sst", dir);
     rng_t rng;
     rng_seed(&rng, test_seed());
-    const int n = 3000;
+    const int n = test_soak() ? 60000 : 3000, rounds = test_soak() ? 200000 : 4000;
     mk *m = calloc(n, sizeof(mk));
     REQUIRE(m);
     for (int i = 0; i < n; i++) {
@@ -386,7 +386,7 @@ static void test_iter_model(void)
     ikiter *it = sst_reader_iter(r, true);
     sst_reader_close(r); /* the iterator keeps the reader alive */
     int bad = 0;
-    for (int round = 0; round < 4000; round++) {
+    for (int round = 0; round < rounds; round++) {
         mk t;
         size_t ul = rng_next(&rng) % 8;
         for (size_t j = 0; j < ul; j++) t.k[j] = (uint8_t)(rng_next(&rng) & 0xff);
