@@ -29,6 +29,7 @@ typedef struct writer {
     int durability;
     bool no_slowdown;
     bool force_switch; /* strata_flush: switch the memtable */
+    bool check_parts;  /* uses partitions other than 0 (which always exists) */
     bool done;
     int rc;
     char errmsg[256];

@@ -21,6 +21,7 @@ static uint64_t now_us(strata_db *db)
 typedef struct check_ctx {
     strata_db *db;
     uint64_t bytes;
+    bool other_parts; /* touches a partition other than 0 */
 } check_ctx;
 
 static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *k, size_t kl,
@@ -36,6 +37,7 @@ static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *
     if (op == STRATA_OP_DELETE_RANGE && vl > c->db->o.max_key_bytes)
         return err_set(ERR_TOOBIG, "range end of %zu bytes exceeds max_key_bytes", vl);
     c->bytes += kl + vl;
+    if (part) c->other_parts = true;
     return 0;
 }
 
@@ -264,7 +266,7 @@ static int run_writer(strata_db *db, writer *w)
         }
         /* Partitions may have been dropped since the writers checked. */
         for (writer *x = w; !rc; x = x->next) {
-            if (x->b && strata_batch_count(x->b)) {
+            if (x->check_parts && x->b && strata_batch_count(x->b)) {
                 part_check pc = {db, 0};
                 size_t len;
                 const uint8_t *d = batch__data(x->b, &len);
@@ -340,7 +342,10 @@ int strata_write(strata_db *db, const strata_write_options *wo, strata_batch *b,
     const uint8_t *d = batch__data(b, &len);
     int rc = strata_batch_iterate(d, len, check_op, &cc);
     if (rc) return rc;
-    writer w = {.b = b, .durability = wo->durability, .no_slowdown = wo->no_slowdown};
+    writer w = {.b = b,
+                .durability = wo->durability,
+                .no_slowdown = wo->no_slowdown,
+                .check_parts = cc.other_parts};
     rc = run_writer(db, &w);
     if (!rc) {
         atomic_fetch_add(&db->user_bytes, cc.bytes);
@@ -360,23 +365,32 @@ int strata_write_encoded(strata_db *db, const strata_write_options *w, const voi
     return rc;
 }
 
+typedef struct op_args {
+    uint32_t part;
+    const void *k, *v;
+    size_t kl, vl;
+} op_args;
+
+/* A one-operation batch in a buffer sized for the operation up front (the
+ * batch code would realloc a too-small buffer, so it must never be the stack
+ * one when the operation does not fit). */
 static int single(strata_db *db, const strata_write_options *w, uint64_t *seq_out,
-                  int (*add)(strata_batch *, const void *), const void *arg)
+                  int (*add)(strata_batch *, const void *), const op_args *arg)
 {
     uint8_t stackbuf[512];
-    strata_batch b = {.buf = stackbuf, .len = 0, .cap = sizeof(stackbuf)};
+    if (arg->kl > SIZE_MAX / 4 || arg->vl > SIZE_MAX / 4)
+        return err_set(ERR_TOOBIG, "write: key or value too big");
+    size_t need = BATCH_HEADER + 1 + 3 * VARINT_MAX + arg->kl + arg->vl;
+    uint8_t *buf = need <= sizeof(stackbuf) ? stackbuf : malloc(need);
+    if (!buf) return err_set(ERR_NOMEM, "write: out of memory");
+    strata_batch b = {
+        .buf = buf, .len = 0, .cap = need <= sizeof(stackbuf) ? sizeof(stackbuf) : need};
     strata_batch_clear(&b);
     int rc = add(&b, arg);
     if (!rc) rc = strata_write(db, w, &b, seq_out);
     if (b.buf != stackbuf) free(b.buf);
     return rc;
 }
-
-typedef struct op_args {
-    uint32_t part;
-    const void *k, *v;
-    size_t kl, vl;
-} op_args;
 
 static int add_put(strata_batch *b, const void *a)
 {
