@@ -201,9 +201,13 @@ int db__new_wal(strata_db *db)
 int db__wal_sync_prefix(strata_db *db)
 {
     if (db->old_wal) {
-        int rc = logw_close(db->old_wal);
+        /* Sync before closing: a failed close frees the writer, and the
+         * segment must still be synced by the next attempt. */
+        int rc = logw_sync(db->old_wal);
         if (rc) return rc;
+        rc = logw_close(db->old_wal);
         db->old_wal = NULL;
+        if (rc) return rc;
     }
     if (db->wal_dir_dirty) {
         int rc = env_sync_dir(db->env, db->dir);
@@ -498,6 +502,7 @@ int strata_close(strata_db *db)
     if (!db) return 0;
     db__stop_threads(db);
     int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->old_wal) logw_close(db->old_wal); /* its sync failed: rc says so */
     if (db->wal) {
         int rc2 = logw_close(db->wal);
         if (!rc) rc = rc2;
