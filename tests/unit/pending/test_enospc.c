@@ -44,7 +44,7 @@ static bool fx_open(fx *f, const char *name, int l0_trigger)
     f->o.env = f->fe;
     f->o.memtable_bytes = 64 << 10;
     f->o.level0_compaction_trigger = l0_trigger;
-    f->o.target_file_bytes = 16 << 10;
+    f->o.target_file_bytes = 64 << 10;
     int rc = strata_open(f->dir, &f->o, &f->db);
     if (rc) fprintf(stderr, "open %s: %d %s\n", f->dir, rc, strata_errmsg());
     return rc == 0;

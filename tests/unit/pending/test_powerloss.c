@@ -80,7 +80,7 @@ static size_t value_of(char *buf, int idx, int part, int key)
     int n = snprintf(buf, 64, "w%d-p%d-k%d:", idx, part, key);
     size_t len = (size_t)n;
     if ((idx + key) % 5 == 0) {
-        for (; len < 700; len++) buf[len] = (char)('a' + (len + (size_t)idx) % 26);
+        for (; len < 3000; len++) buf[len] = (char)('a' + (len + (size_t)idx) % 26);
     }
     return len;
 }
@@ -142,7 +142,7 @@ static void run_workload(strata_db *db, const workload *w, outcome *out)
             strata_batch *b = strata_batch_new();
             for (int j = 0; j < s->w.nops; j++) {
                 const wop *o = &s->w.ops[j];
-                char k[16], k2[16], v[800];
+                char k[16], k2[16], v[3100];
                 key_of(k, o->key);
                 uint32_t id = out->ids[o->part];
                 if (o->kind == W_PUT) {
@@ -204,7 +204,7 @@ static int compare(strata_db *db, const mstate *st, const uint32_t *ids, const b
     for (int p = 0; p < NPART; p++) {
         if (!exists[p]) continue;
         for (int k = 0; k < NKEYS; k++) {
-            char key[16], want[800];
+            char key[16], want[3100];
             key_of(key, k);
             void *v = NULL;
             size_t vn = 0;
@@ -249,12 +249,12 @@ static int compare(strata_db *db, const mstate *st, const uint32_t *ids, const b
 static void small_options(strata_options *o, env_t *env)
 {
     strata_options_init(o);
-    o->memtable_bytes = 8 << 10;
+    o->memtable_bytes = 64 << 10; /* the smallest allowed */
     o->block_size_bytes = 512;
     o->level0_compaction_trigger = 2;
-    o->level1_max_bytes = 16 << 10;
-    o->target_file_bytes = 8 << 10;
-    o->wal_file_bytes = 16 << 10;
+    o->level1_max_bytes = 1 << 20;
+    o->target_file_bytes = 64 << 10;
+    o->wal_file_bytes = 64 << 10;
     o->block_cache_bytes = 1 << 20;
     o->env = env;
 }
