@@ -160,10 +160,20 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
 
 /* Starts a new WAL segment (the old one is synced first so that a later
  * segment never survives a power loss that an earlier one does not). */
+int db__wal_repair(strata_db *db)
+{
+    if (!db->wal_rewind_pending) return 0;
+    int rc = logw_rewind(db->wal, db->wal_rewind_to);
+    if (rc) return rc;
+    db->wal_rewind_pending = false;
+    return 0;
+}
+
 int db__new_wal(strata_db *db)
 {
     if (db->wal) {
-        int rc = logw_sync(db->wal);
+        int rc = db__wal_repair(db);
+        if (!rc) rc = logw_sync(db->wal);
         if (rc) return rc;
     }
     uint64_t n = version_set_new_file_number(db->vs);
@@ -171,6 +181,9 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
+    /* The header is made durable before the name: a power loss must never
+     * leave a named segment whose header reads as zeros (a corrupt log). */
+    if (!rc) rc = logw_sync(w);
     if (!rc) rc = env_sync_dir(db->env, db->dir);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
