@@ -16,6 +16,7 @@
  *    acknowledged with STRATA_DUR_SYNC and every partition whose creation
  *    was acknowledged;
  *  - it accepts writes again and keeps them over a clean reopen.
+ * Every fourth run the power fails a second time during the recovery.
  * STRATA_SOAK=1 repeats with more workload seeds. */
 #include "test.h"
 
@@ -299,6 +300,16 @@ static uint64_t crash_run(const workload *w, uint64_t wseed, uint64_t k, int mod
     if (faultenv_crash_ex(fe, mode, k * 7919 + wseed) != 0) {
         fprintf(stderr, "%s: applying the crash failed: %s\n", ctx, strata_errmsg());
         test__failures++;
+    }
+    /* Every fourth run the power fails again during recovery. */
+    if (k % 4 == 1) {
+        faultenv_kill_at_sync(fe, faultenv_sync_points(fe) + 1 + (k / 4) % 6);
+        if (strata_open(dir, &o, &db) == 0) strata_close(db);
+        db = NULL;
+        if (faultenv_crash_ex(fe, mode, k) != 0) {
+            fprintf(stderr, "%s: applying the second crash failed: %s\n", ctx, strata_errmsg());
+            test__failures++;
+        }
     }
     /* Reopen after the power comes back. */
     rc = strata_open(dir, &o, &db);
