@@ -475,11 +475,11 @@ static int reset(ks_txn *t)
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms)
 {
     ks_txn *t = &ks->txn;
-    if (gen != t->gen || b != t->batch) {
+    if (gen != t->gen) {
         reset(t);
         t->gen = gen;
-        t->batch = b;
     }
+    t->batch = b;
     t->now = now_ms;
     return t;
 }
@@ -1065,6 +1065,13 @@ static int zero_counts(ks_txn *t, uint8_t pdb)
 {
     uint64_t *k = cnt_keys(t, pdb);
     return put_counts(t, pdb, -(int64_t)*k, -(int64_t)t->expires[pdb]);
+}
+
+uint64_t ks_dbsize_committed(ks_t *ks, int db, uint64_t *expires)
+{
+    uint8_t p = ks->map[db];
+    if (expires) *expires = ks->expires[p];
+    return ks->keys[p];
 }
 
 int ks_flushdb(ks_txn *t, int db)

@@ -74,8 +74,8 @@ void ks_set_replica(ks_t *ks, int on);
 typedef void (*ks_expired_fn)(void *arg, int db, const void *key, size_t len);
 void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);
 
-/* Starts (or continues, same gen and batch) a transaction; now_ms is the
- * time expiry is judged against. Never fails. */
+/* Starts (or continues, same gen) a transaction writing into b; now_ms is
+ * the time expiry is judged against. Never fails. */
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms);
 int64_t ks_now(const ks_txn *t);
 
@@ -119,6 +119,8 @@ int ks_hash_scan(ks_txn *t, int db, const void *key, size_t klen, const ks_meta 
 /* ---- Databases ---- */
 uint64_t ks_dbsize(ks_txn *t, int db);
 uint64_t ks_db_expires(ks_txn *t, int db);
+/* Keys (and keys with an expiry) as last committed, for INFO; no transaction needed. */
+uint64_t ks_dbsize_committed(ks_t *ks, int db, uint64_t *expires);
 int ks_flushdb(ks_txn *t, int db);
 int ks_flushall(ks_txn *t);
 int ks_swapdb(ks_txn *t, int a, int b);
