@@ -93,8 +93,7 @@ int cmds__str2ld(const char *s, size_t n, long double *out)
     char *end;
     errno = 0;
     long double v = strtold(buf, &end);
-    if ((size_t)(end - buf) != n || isnan(v) || (errno == ERANGE && !isinf(v) && v != 0))
-        return 0;
+    if ((size_t)(end - buf) != n || isnan(v) || (errno == ERANGE && !isinf(v) && v != 0)) return 0;
     *out = v;
     return 1;
 }

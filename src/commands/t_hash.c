@@ -274,7 +274,8 @@ static void hincrby_cmd(srv_client *c)
             goto done;
         }
     }
-    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) || (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+        (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
         reply_error_overflow(c);
         goto done;
     }
@@ -450,7 +451,8 @@ static void hrandfield_cmd(srv_client *c)
         long long n = -count;
         long items = (long)(withvalues && reply_proto(c) == 2 ? n * 2 : n);
         reply_array(c, items);
-        for (long long j = 0; j < n; j++) reply_pick(c, &x, (size_t)rng_below(&hr_rng, x.n), withvalues);
+        for (long long j = 0; j < n; j++)
+            reply_pick(c, &x, (size_t)rng_below(&hr_rng, x.n), withvalues);
     } else {
         size_t n = (size_t)count < x.n ? (size_t)count : x.n;
         /* Partial Fisher-Yates: the first n positions become a random distinct sample. */
@@ -521,21 +523,45 @@ static void hscan_cmd(srv_client *c)
 }
 
 const cmd_def hash_commands[] = {
-    {"hset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hset_cmd, "hash", "Creates or modifies the value of a field in a hash.", "2.0.0", "O(1) for each field/value pair added"},
-    {"hmset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hmset_cmd, "hash", "Sets the values of multiple fields.", "2.0.0", "O(N)"},
-    {"hsetnx", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hsetnx_cmd, "hash", "Sets the value of a field in a hash only when the field doesn't exist.", "2.0.0", "O(1)"},
-    {"hget", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hget_cmd, "hash", "Returns the value of a field in a hash.", "2.0.0", "O(1)"},
-    {"hmget", -3, CMD_READONLY | CMD_FAST, 1, 1, 1, hmget_cmd, "hash", "Returns the values of all fields in a hash.", "2.0.0", "O(N)"},
-    {"hdel", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, hdel_cmd, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "2.0.0", "O(N)"},
-    {"hlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, hlen_cmd, "hash", "Returns the number of fields in a hash.", "2.0.0", "O(1)"},
-    {"hstrlen", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hstrlen_cmd, "hash", "Returns the length of the value of a field.", "3.2.0", "O(1)"},
-    {"hexists", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hexists_cmd, "hash", "Determines whether a field exists in a hash.", "2.0.0", "O(1)"},
-    {"hkeys", 2, CMD_READONLY, 1, 1, 1, hkeys_cmd, "hash", "Returns all fields in a hash.", "2.0.0", "O(N)"},
-    {"hvals", 2, CMD_READONLY, 1, 1, 1, hvals_cmd, "hash", "Returns all values in a hash.", "2.0.0", "O(N)"},
-    {"hgetall", 2, CMD_READONLY, 1, 1, 1, hgetall_cmd, "hash", "Returns all fields and values in a hash.", "2.0.0", "O(N)"},
-    {"hincrby", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrby_cmd, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", "2.0.0", "O(1)"},
-    {"hincrbyfloat", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrbyfloat_cmd, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", "2.6.0", "O(1)"},
-    {"hrandfield", -2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hrandfield_cmd, "hash", "Returns one or more random fields from a hash.", "6.2.0", "O(N)"},
-    {"hscan", -3, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hscan_cmd, "hash", "Iterates over fields and values of a hash.", "2.8.0", "O(1) for every call. O(N) for a complete iteration."},
+    {"hset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hset_cmd, "hash",
+     "Creates or modifies the value of a field in a hash.", "2.0.0",
+     "O(1) for each field/value pair added"},
+    {"hmset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hmset_cmd, "hash",
+     "Sets the values of multiple fields.", "2.0.0", "O(N)"},
+    {"hsetnx", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hsetnx_cmd, "hash",
+     "Sets the value of a field in a hash only when the field doesn't exist.", "2.0.0", "O(1)"},
+    {"hget", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hget_cmd, "hash",
+     "Returns the value of a field in a hash.", "2.0.0", "O(1)"},
+    {"hmget", -3, CMD_READONLY | CMD_FAST, 1, 1, 1, hmget_cmd, "hash",
+     "Returns the values of all fields in a hash.", "2.0.0", "O(N)"},
+    {"hdel", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, hdel_cmd, "hash",
+     "Deletes one or more fields and their values from a hash. Deletes the hash if no fields "
+     "remain.",
+     "2.0.0", "O(N)"},
+    {"hlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, hlen_cmd, "hash",
+     "Returns the number of fields in a hash.", "2.0.0", "O(1)"},
+    {"hstrlen", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hstrlen_cmd, "hash",
+     "Returns the length of the value of a field.", "3.2.0", "O(1)"},
+    {"hexists", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hexists_cmd, "hash",
+     "Determines whether a field exists in a hash.", "2.0.0", "O(1)"},
+    {"hkeys", 2, CMD_READONLY, 1, 1, 1, hkeys_cmd, "hash", "Returns all fields in a hash.", "2.0.0",
+     "O(N)"},
+    {"hvals", 2, CMD_READONLY, 1, 1, 1, hvals_cmd, "hash", "Returns all values in a hash.", "2.0.0",
+     "O(N)"},
+    {"hgetall", 2, CMD_READONLY, 1, 1, 1, hgetall_cmd, "hash",
+     "Returns all fields and values in a hash.", "2.0.0", "O(N)"},
+    {"hincrby", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrby_cmd, "hash",
+     "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if "
+     "the field doesn't exist.",
+     "2.0.0", "O(1)"},
+    {"hincrbyfloat", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrbyfloat_cmd, "hash",
+     "Increments the floating point value of a field by a number. Uses 0 as initial value if the "
+     "field doesn't exist.",
+     "2.6.0", "O(1)"},
+    {"hrandfield", -2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hrandfield_cmd, "hash",
+     "Returns one or more random fields from a hash.", "6.2.0", "O(N)"},
+    {"hscan", -3, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hscan_cmd, "hash",
+     "Iterates over fields and values of a hash.", "2.8.0",
+     "O(1) for every call. O(N) for a complete iteration."},
     {0},
 };

@@ -42,8 +42,17 @@ static void get_cmd(srv_client *c)
 }
 
 /* Flags of SET/GETEX option parsing. */
-enum { O_NX = 1, O_XX = 2, O_GET = 4, O_KEEPTTL = 8, O_PERSIST = 16, O_EX = 32, O_PX = 64,
-       O_EXAT = 128, O_PXAT = 256 };
+enum {
+    O_NX = 1,
+    O_XX = 2,
+    O_GET = 4,
+    O_KEEPTTL = 8,
+    O_PERSIST = 16,
+    O_EX = 32,
+    O_PX = 64,
+    O_EXAT = 128,
+    O_PXAT = 256
+};
 #define O_ANYEXP (O_EX | O_PX | O_EXAT | O_PXAT)
 
 /* Parses options from argument `from`; for_set selects SET's or GETEX's
@@ -233,14 +242,15 @@ static void getex_cmd(srv_client *c)
         reply_error_syntax(c);
         return;
     }
-    int64_t expire = 0;
-    if (exp_arg && parse_expire(c, exp_arg, flags, "getex", &expire)) return;
     ks_meta m;
     if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
     if (!m.exists) {
         reply_null(c);
         goto done;
     }
+    /* Redis validates the expiry only once the key is known to exist. */
+    int64_t expire = 0;
+    if (exp_arg && parse_expire(c, exp_arg, flags, "getex", &expire)) goto done;
     reply_bulk(c, m.val, m.vlen);
     size_t kl;
     const char *k = arg(c, 1, &kl);
@@ -361,14 +371,14 @@ static void getrange_cmd(srv_client *c)
 {
     long long s, e;
     if (cmd_arg_ll_or_reply(c, 2, &s) || cmd_arg_ll_or_reply(c, 3, &e)) return;
-    /* Redis answers this case before looking at the key. */
-    if (s < 0 && e < 0 && s > e) {
-        reply_bulk(c, "", 0);
-        return;
-    }
     ks_meta m;
     if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
     long long len = m.exists ? (long long)m.vlen : 0;
+    if (s < 0 && e < 0 && s > e) {
+        reply_bulk(c, "", 0);
+        ks_meta_release(&m);
+        return;
+    }
     if (s < 0) s += len;
     if (e < 0) e += len;
     if (s < 0) s = 0;
@@ -478,8 +488,7 @@ static void incrbyfloat_cmd(srv_client *c)
     long double v = 0, by;
     size_t bl;
     const char *b = arg(c, 2, &bl);
-    if ((m.exists && !cmds__str2ld((const char *)m.val, m.vlen, &v)) ||
-        !cmds__str2ld(b, bl, &by)) {
+    if ((m.exists && !cmds__str2ld((const char *)m.val, m.vlen, &v)) || !cmds__str2ld(b, bl, &by)) {
         reply_error_not_float(c);
         goto done;
     }
@@ -535,10 +544,12 @@ static void lcs_cmd(srv_client *c)
         reply_error(c, "ERR If you want both the length and indexes, please just use IDX.");
         goto done;
     }
-    const uint8_t *a = ma.exists ? ma.val : (const uint8_t *)"", *b = mb.exists ? mb.val : (const uint8_t *)"";
+    const uint8_t *a = ma.exists ? ma.val : (const uint8_t *)"",
+                  *b = mb.exists ? mb.val : (const uint8_t *)"";
     size_t alen = ma.exists ? ma.vlen : 0, blen = mb.exists ? mb.vlen : 0;
     if ((double)(alen + 1) * (double)(blen + 1) * 4 > (double)MAX_STRING) {
-        reply_error(c, "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        reply_error(c,
+                    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
         goto done;
     }
     dp = malloc((alen + 1) * (blen + 1) * sizeof(uint32_t));
@@ -707,40 +718,47 @@ static int clamp_range(long long *s, long long *e, long long tot)
 
 static void bitcount_cmd(srv_client *c)
 {
+    /* Redis 7.0 looks the key up before parsing the range. */
+    ks_meta m;
+    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (!m.exists) {
+        reply_int(c, 0);
+        return;
+    }
     int argc = cmd_argc(c), isbit = 0;
     long long s = 0, e = -1;
     if (argc == 4 || argc == 5) {
-        if (cmd_arg_ll_or_reply(c, 2, &s) || cmd_arg_ll_or_reply(c, 3, &e)) return;
+        if (cmd_arg_ll_or_reply(c, 2, &s) || cmd_arg_ll_or_reply(c, 3, &e)) goto done;
+        if (s < 0 && e < 0 && s > e) { /* empty, before the unit is even parsed */
+            reply_int(c, 0);
+            goto done;
+        }
         if (argc == 5) {
             if (cmd_arg_is(c, 4, "bit")) {
                 isbit = 1;
             } else if (!cmd_arg_is(c, 4, "byte")) {
                 reply_error_syntax(c);
-                return;
+                goto done;
             }
         }
     } else if (argc != 2) {
         reply_error_syntax(c);
-        return;
+        goto done;
     }
-    ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
-    long long count = 0;
-    if (m.exists) {
-        long long tot = (long long)m.vlen * (isbit ? 8 : 1);
-        if (clamp_range(&s, &e, tot)) {
-            long long bs = isbit ? s : s * 8, be = isbit ? e : e * 8 + 7;
-            for (long long i = bs; i <= be;) {
-                if ((i & 7) == 0 && i + 7 <= be) {
-                    count += __builtin_popcount(m.val[i >> 3]);
-                    i += 8;
-                } else {
-                    count += bit_at(m.val, i++);
-                }
+    long long count = 0, tot = (long long)m.vlen * (isbit ? 8 : 1);
+    if (clamp_range(&s, &e, tot)) {
+        long long bs = isbit ? s : s * 8, be = isbit ? e : e * 8 + 7;
+        for (long long i = bs; i <= be;) {
+            if ((i & 7) == 0 && i + 7 <= be) {
+                count += __builtin_popcount(m.val[i >> 3]);
+                i += 8;
+            } else {
+                count += bit_at(m.val, i++);
             }
         }
     }
     reply_int(c, count);
+done:
     ks_meta_release(&m);
 }
 
@@ -876,32 +894,75 @@ done:
 }
 
 const cmd_def string_commands[] = {
-    {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, get_cmd, "string", "Returns the string value of a key.", "1.0.0", "O(1)"},
-    {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, set_cmd, "string", "Sets the string value of a key, ignoring its type.", "1.0.0", "O(1)"},
-    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, setnx_cmd, "string", "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)"},
-    {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setex_cmd, "string", "Sets the string value and expiration time of a key.", "2.0.0", "O(1)"},
-    {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, psetex_cmd, "string", "Sets both string value and expiration time in milliseconds of a key.", "2.6.0", "O(1)"},
-    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, getset_cmd, "string", "Returns the previous string value of a key after setting it to a new value.", "1.0.0", "O(1)"},
-    {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, getdel_cmd, "string", "Returns the string value of a key after deleting the key.", "6.2.0", "O(1)"},
-    {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, getex_cmd, "string", "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)"},
-    {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, mget_cmd, "string", "Atomically returns the string values of one or more keys.", "1.0.0", "O(N)"},
-    {"mset", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, mset_cmd, "string", "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "O(N)"},
-    {"msetnx", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, msetnx_cmd, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "1.0.1", "O(N)"},
-    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, append_cmd, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1)"},
-    {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, strlen_cmd, "string", "Returns the length of a string value.", "2.2.0", "O(1)"},
-    {"getrange", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string", "Returns a substring of the string stored at a key.", "2.4.0", "O(N)"},
-    {"substr", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string", "Returns a substring from a string value.", "1.0.0", "O(N)"},
-    {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setrange_cmd, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "2.2.0", "O(1)"},
-    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incr_cmd, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)"},
-    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decr_cmd, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)"},
-    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrby_cmd, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)"},
-    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decrby_cmd, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)"},
-    {"incrbyfloat", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrbyfloat_cmd, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "2.6.0", "O(1)"},
-    {"lcs", -3, CMD_READONLY, 1, 2, 1, lcs_cmd, "string", "Finds the longest common substring.", "7.0.0", "O(N*M)"},
-    {"setbit", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setbit_cmd, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "2.2.0", "O(1)"},
-    {"getbit", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, getbit_cmd, "bitmap", "Returns a bit value by offset.", "2.2.0", "O(1)"},
-    {"bitcount", -2, CMD_READONLY, 1, 1, 1, bitcount_cmd, "bitmap", "Counts the number of set bits (population counting) in a string.", "2.6.0", "O(N)"},
-    {"bitpos", -3, CMD_READONLY, 1, 1, 1, bitpos_cmd, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", "2.8.7", "O(N)"},
-    {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, bitop_cmd, "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", "2.6.0", "O(N)"},
+    {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, get_cmd, "string",
+     "Returns the string value of a key.", "1.0.0", "O(1)"},
+    {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, set_cmd, "string",
+     "Sets the string value of a key, ignoring its type.", "1.0.0", "O(1)"},
+    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, setnx_cmd, "string",
+     "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)"},
+    {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setex_cmd, "string",
+     "Sets the string value and expiration time of a key.", "2.0.0", "O(1)"},
+    {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, psetex_cmd, "string",
+     "Sets both string value and expiration time in milliseconds of a key.", "2.6.0", "O(1)"},
+    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, getset_cmd, "string",
+     "Returns the previous string value of a key after setting it to a new value.", "1.0.0",
+     "O(1)"},
+    {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, getdel_cmd, "string",
+     "Returns the string value of a key after deleting the key.", "6.2.0", "O(1)"},
+    {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, getex_cmd, "string",
+     "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)"},
+    {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, mget_cmd, "string",
+     "Atomically returns the string values of one or more keys.", "1.0.0", "O(N)"},
+    {"mset", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, mset_cmd, "string",
+     "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "O(N)"},
+    {"msetnx", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, msetnx_cmd, "string",
+     "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+     "1.0.1", "O(N)"},
+    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, append_cmd, "string",
+     "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0",
+     "O(1)"},
+    {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, strlen_cmd, "string",
+     "Returns the length of a string value.", "2.2.0", "O(1)"},
+    {"getrange", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string",
+     "Returns a substring of the string stored at a key.", "2.4.0", "O(N)"},
+    {"substr", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string",
+     "Returns a substring from a string value.", "1.0.0", "O(N)"},
+    {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setrange_cmd, "string",
+     "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't "
+     "exist.",
+     "2.2.0", "O(1)"},
+    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incr_cmd, "string",
+     "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't "
+     "exist.",
+     "1.0.0", "O(1)"},
+    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decr_cmd, "string",
+     "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't "
+     "exist.",
+     "1.0.0", "O(1)"},
+    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrby_cmd, "string",
+     "Increments the integer value of a key by a number. Uses 0 as initial value if the key "
+     "doesn't exist.",
+     "1.0.0", "O(1)"},
+    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decrby_cmd, "string",
+     "Decrements a number from the integer value of a key. Uses 0 as initial value if the key "
+     "doesn't exist.",
+     "1.0.0", "O(1)"},
+    {"incrbyfloat", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrbyfloat_cmd, "string",
+     "Increment the floating point value of a key by a number. Uses 0 as initial value if the key "
+     "doesn't exist.",
+     "2.6.0", "O(1)"},
+    {"lcs", -3, CMD_READONLY, 1, 2, 1, lcs_cmd, "string", "Finds the longest common substring.",
+     "7.0.0", "O(N*M)"},
+    {"setbit", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setbit_cmd, "bitmap",
+     "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+     "2.2.0", "O(1)"},
+    {"getbit", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, getbit_cmd, "bitmap",
+     "Returns a bit value by offset.", "2.2.0", "O(1)"},
+    {"bitcount", -2, CMD_READONLY, 1, 1, 1, bitcount_cmd, "bitmap",
+     "Counts the number of set bits (population counting) in a string.", "2.6.0", "O(N)"},
+    {"bitpos", -3, CMD_READONLY, 1, 1, 1, bitpos_cmd, "bitmap",
+     "Finds the first set (1) or clear (0) bit in a string.", "2.8.7", "O(N)"},
+    {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, bitop_cmd, "bitmap",
+     "Performs bitwise operations on multiple strings, and stores the result.", "2.6.0", "O(N)"},
     {0},
 };

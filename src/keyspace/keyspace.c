@@ -1154,6 +1154,9 @@ int ks_scan(ks_txn *t, int db, uint64_t cursor, size_t count, int type, const ch
     int all = !pattern || (plen == 1 && pattern[0] == '*');
     size_t seen = 0;
     uint64_t last = UINT64_MAX;
+    /* Expired keys met on the way are deleted after the walk, as Redis's SCAN does. */
+    uint8_t *exp[16];
+    size_t explen[16], nexp = 0;
     int more = seek_meta(&it, pdb, (uint32_t)slot, (uint32_t)cursor);
     while (more) {
         uint64_t pos = pos_of(it.k);
@@ -1167,9 +1170,14 @@ int ks_scan(ks_txn *t, int db, uint64_t cursor, size_t count, int type, const ch
         memset(&m, 0, sizeof(m));
         const uint8_t *key = it.k + META_HDR;
         size_t klen = it.kl - META_HDR;
-        if (meta_decode(&m, it.v, it.vl) == 0 && !expired_now(t, &m) &&
-            (type == KS_NONE || type == m.type) &&
-            (all || ks_glob_match(pattern, plen, (const char *)key, klen, 0))) {
+        int bad = meta_decode(&m, it.v, it.vl);
+        if (!bad && expired_now(t, &m)) {
+            if (nexp < 16 && !t->ks->replica && (exp[nexp] = malloc(klen ? klen : 1))) {
+                memcpy(exp[nexp], key, klen);
+                explen[nexp++] = klen;
+            }
+        } else if (!bad && (type == KS_NONE || type == m.type) &&
+                   (all || ks_glob_match(pattern, plen, (const char *)key, klen, 0))) {
             if (fn(arg, key, klen)) break;
         }
         mit_next(&it);
@@ -1180,6 +1188,13 @@ int ks_scan(ks_txn *t, int db, uint64_t cursor, size_t count, int type, const ch
     }
     rc = it.status;
     mit_close(&it);
+    for (size_t i = 0; i < nexp; i++) {
+        ks_meta m;
+        int r = rc ? 0 : ks_lookup(t, db, exp[i], explen[i], &m); /* deletes it */
+        if (!rc && !r) ks_meta_release(&m);
+        if (!rc) rc = r;
+        free(exp[i]);
+    }
     return rc;
 }
 
@@ -1443,7 +1458,7 @@ int ks_restore(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, cons
     m->exists = 0;
     q = p + a;
     for (uint64_t i = 0; i < n && !rc; i++) {
-        uint64_t fl, vl;
+        uint64_t fl = 0, vl = 0;
         q += get_varint(q, end, &fl);
         const uint8_t *f = q;
         q += fl;
