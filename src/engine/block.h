@@ -57,5 +57,9 @@ void block_unref(block *b);
 /* Iterator over a block (takes a reference). cmp orders keys: ikey_cmp for
  * data and index blocks. what is copied for error messages. */
 ikiter *block_iter_new(block *b, const char *what);
+/* The same, naming errors "<file>: ... at offset <off>"; file is not copied
+ * and must outlive the iterator (cheaper: nothing is formatted unless an
+ * error occurs). */
+ikiter *block_iter_new_at(block *b, const char *file, uint64_t off);
 
 #endif
