@@ -65,7 +65,7 @@ int resp_str2ll(const char *s, size_t n, long long *out)
 
 static int fail(resp_parser *p, const char *msg)
 {
-    snprintf(p->errbuf, sizeof(p->errbuf), "Protocol error: %s", msg);
+    snprintf(p->errbuf, sizeof(p->errbuf), "ERR Protocol error: %s", msg);
     return RESP_ERROR;
 }
 
