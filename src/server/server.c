@@ -50,6 +50,7 @@
 #define STRATA_VERSION "7.0.0"
 
 srv_state srv;
+void (*srv_engine_options_hook)(strata_options *o);
 static volatile sig_atomic_t shutdown_requested;
 
 const char *srv__version(void)
@@ -1544,6 +1545,7 @@ int srv_start(void)
     strata_options_init(&o);
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
+    if (srv_engine_options_hook) srv_engine_options_hook(&o);
     if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
                        strata_errmsg());
