@@ -72,8 +72,11 @@ def full_hscan(client, key, *extra):
     cur = 0
     for _ in range(100000):
         cur, items = client.execute_command("HSCAN", key, cur, *extra)
-        for i in range(0, len(items), 2):
-            out[items[i]] = items[i + 1]
+        if isinstance(items, dict):  # redis-py pairs HSCAN items up itself
+            out.update(items)
+        else:
+            for i in range(0, len(items), 2):
+                out[items[i]] = items[i + 1]
         cur = int(cur)
         if cur == 0:
             break
