@@ -60,10 +60,12 @@ def test_data_survives_sigkill():
 
 def test_active_expiry_without_access(strata):
     c = strata.client()
+    p = c.pipeline(transaction=False)
     for i in range(300):
-        c.set("e%d" % i, "v", px=100)
-    c.set("keep", "v")
-    assert c.dbsize() == 301
+        p.set("e%d" % i, "v", px=1500)
+    p.set("keep", "v")
+    p.dbsize()
+    assert p.execute()[-1] == 301
     deadline = time.time() + 10
     while c.dbsize() > 1 and time.time() < deadline:
         time.sleep(0.05)
