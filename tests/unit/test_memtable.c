@@ -386,6 +386,46 @@ static void test_bytes_accounting(void)
     memtable_unref(m);
 }
 
+/* Ascending keys (the append path) mixed with out-of-order ones: the list
+ * stays ordered and every entry is found. */
+static void test_append_path(void)
+{
+    memtable *m = memtable_new();
+    enum { N = 20000 };
+    static ent es[3 * N];
+    int n = 0;
+    uint64_t seq = 1;
+    for (int i = 0; i < N; i++) {
+        ent *e = &es[n++];
+        snprintf(e->key, sizeof(e->key), "t%08d", i * 2);
+        if (rng_below(&R, 10) == 0) { /* a late arrival between earlier keys */
+            ent *o = &es[n++];
+            snprintf(o->key, sizeof(o->key), "t%08d", (int)rng_below(&R, (uint64_t)i + 1) * 2 + 1);
+            o->seq = seq++;
+            o->type = TYPE_VALUE;
+            REQUIRE(memtable_add(m, 1, o->seq, o->type, o->key, strlen(o->key), "o", 1) == 0);
+        }
+        e->seq = seq++;
+        e->type = TYPE_VALUE;
+        REQUIRE(memtable_add(m, 1, e->seq, e->type, e->key, strlen(e->key), "e", 1) == 0);
+        if (i % 7 == 0) { /* a newer version of the key just added */
+            ent *v = &es[n++];
+            *v = *e;
+            v->seq = seq++;
+            REQUIRE(memtable_add(m, 1, v->seq, TYPE_VALUE, v->key, strlen(v->key), "n", 1) == 0);
+        }
+    }
+    for (int i = 0; i < n; i += 97) {
+        int type;
+        uint64_t s;
+        char buf[4];
+        REQUIRE(get_str(m, 1, es[i].key, es[i].seq, &type, &s, buf, sizeof(buf)) == 0);
+        CHECK(s == es[i].seq);
+    }
+    check_partition_iter(m, 1, es, n);
+    memtable_unref(m);
+}
+
 /* ---- one writer, concurrent readers ---- */
 #define CONC_N 100000
 typedef struct conc {
@@ -476,6 +516,7 @@ int main(void)
     RUN(test_get_snapshots);
     RUN(test_versions_model);
     RUN(test_iterators_partitions);
+    RUN(test_append_path);
     RUN(test_range_dels);
     RUN(test_bytes_accounting);
     RUN(test_concurrent_readers);
