@@ -373,3 +373,15 @@ void logr_close(logr *r)
     free(r->big);
     free(r);
 }
+
+int logw_rewind(logw *w, uint64_t size)
+{
+    w->used = 0;
+    int rc = env_truncate(w->f, size);
+    if (!rc) rc = env_sync(w->f);
+    if (!rc) {
+        w->flushed = size;
+        w->broken = 0;
+    }
+    return rc;
+}

@@ -39,6 +39,9 @@ int logw_sync(logw *w);
 uint64_t logw_size(const logw *w);
 /* Bytes handed to the OS (visible to readers). */
 uint64_t logw_flushed(const logw *w);
+/* Drops buffered bytes and truncates the file to size (a record boundary
+ * at or below logw_flushed), then syncs: undoes a failed group write. */
+int logw_rewind(logw *w, uint64_t size);
 int logw_close(logw *w);
 
 /* Opens a log for reading and checks its header (ERR_CORRUPT naming the file). */
