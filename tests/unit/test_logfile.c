@@ -226,6 +226,28 @@ static void test_tail_reader(void)
     CHECK(len == sizeof(big) && memcmp(p, big, len) == 0);
     CHECK(!logr_torn(r));
     CHECK_EQ_INT(logr_next(r, &p, &len), ERR_NOTFOUND);
+    /* A second reader seeks to where the first one is, past the size it
+     * saw when it opened, once the file has grown. */
+    logr *r2, *r3;
+    REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r2) == 0);
+    REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r3) == 0);
+    CHECK_EQ_INT(logw_add(w, "two", 3), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    REQUIRE(logr_next(r, &p, &len) == 0);
+    CHECK(len == 3 && memcmp(p, "two", 3) == 0);
+    logr_seek(r3, logr_offset(r)); /* beyond the size r3 saw */
+    CHECK_EQ_INT(logr_next(r3, &p, &len), ERR_NOTFOUND);
+    CHECK(!logr_torn(r3));
+    CHECK_EQ_INT(logw_add(w, "three", 5), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    REQUIRE(logr_next(r3, &p, &len) == 0);
+    CHECK(len == 5 && memcmp(p, "three", 5) == 0);
+    logr_close(r3);
+    /* An offset really past the end is an error naming the file. */
+    logr_seek(r2, 1000000);
+    CHECK_EQ_INT(logr_next(r2, &p, &len), ERR_CORRUPT);
+    CHECK(strstr(err_msg(), path) && strstr(err_msg(), "past the end"));
+    logr_close(r2);
     env_close(f);
     logr_close(r);
     logw_close(w);
