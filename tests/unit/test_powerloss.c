@@ -441,11 +441,71 @@ static void test_powerloss_every_sync_point(void)
     }
     powerloss_seed(1, 1);
     int extra = test_soak() ? 20 : 1;
-    for (int i = 0; i < extra; i++) powerloss_seed(seed + (uint64_t)i, test_soak() ? 1 : 3);
+    for (int i = 0; i < extra; i++) powerloss_seed(seed + (uint64_t)i, test_soak() ? 1 : 5);
+}
+
+/* A checkpoint that returned 0 survives a power loss right after it: it opens
+ * and holds every write made before it. */
+static void test_checkpoint_powerloss(void)
+{
+    char dir[512], cp[600];
+    snprintf(dir, sizeof(dir), "%s", test_tmpdir("plcheckpoint"));
+    snprintf(cp, sizeof(cp), "%s.cp", dir);
+    char cmd[1300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cp);
+    REQUIRE(system(cmd) == 0);
+    env_t *fe = faultenv_new(env_posix());
+    faultenv_real_sync(fe, false);
+    strata_options o;
+    small_options(&o, fe);
+    strata_db *db;
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    uint32_t id;
+    CHECK_EQ_INT(strata_partition_create(db, "part1", &id), 0);
+    strata_write_options wo;
+    strata_write_options_init(&wo);
+    wo.durability = STRATA_DUR_NONE; /* the checkpoint itself must make them durable */
+    char k[16], v[3100];
+    for (int i = 0; i < 300; i++) {
+        key_of(k, i);
+        size_t vn = value_of(v, i, 0, i);
+        CHECK_EQ_INT(strata_put(db, &wo, i % 2 ? id : 0, k, strlen(k), v, vn, NULL), 0);
+        if (i == 150) CHECK_EQ_INT(strata_flush(db, true), 0);
+    }
+    uint64_t seq = 0;
+    CHECK_EQ_INT(strata_checkpoint(db, cp, &seq), 0);
+    CHECK(seq >= 300);
+    faultenv_kill(fe);
+    strata_close(db);
+    CHECK_EQ_INT(faultenv_crash(fe), 0);
+    small_options(&o, fe);
+    int rc = strata_open(cp, &o, &db);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) {
+        fprintf(stderr, "checkpoint after power loss: %s\n", strata_errmsg());
+    } else {
+        CHECK_EQ_INT(strata_partition_find(db, "part1", &id), 0);
+        strata_read_options r;
+        strata_read_options_init(&r);
+        int bad = 0;
+        for (int i = 0; i < 300; i++) {
+            key_of(k, i);
+            size_t vn = value_of(v, i, 0, i);
+            void *got;
+            size_t gn;
+            rc = strata_get(db, &r, i % 2 ? id : 0, k, strlen(k), &got, &gn);
+            if (rc || gn != vn || memcmp(got, v, vn)) bad++;
+            if (!rc) strata_free(got);
+        }
+        CHECK_EQ_INT(bad, 0);
+        strata_close(db);
+    }
+    faultenv_free(fe);
 }
 
 int main(void)
 {
     RUN(test_powerloss_every_sync_point);
+    RUN(test_checkpoint_powerloss);
     TEST_END();
 }
