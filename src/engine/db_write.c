@@ -21,6 +21,7 @@ static uint64_t now_us(strata_db *db)
 typedef struct check_ctx {
     strata_db *db;
     uint64_t bytes;
+    bool other_parts; /* touches a partition other than 0 */
 } check_ctx;
 
 static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *k, size_t kl,
@@ -36,6 +37,7 @@ static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *
     if (op == STRATA_OP_DELETE_RANGE && vl > c->db->o.max_key_bytes)
         return err_set(ERR_TOOBIG, "range end of %zu bytes exceeds max_key_bytes", vl);
     c->bytes += kl + vl;
+    if (part) c->other_parts = true;
     return 0;
 }
 
@@ -188,6 +190,7 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
         if (w == last) break;
     }
     if (!rc && durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
+    if (!rc && durability >= STRATA_DUR_SYNC) rc = db__wal_sync_prefix(db);
     if (!rc && durability >= STRATA_DUR_SYNC) rc = logw_sync(db->wal);
     if (rc) {
         /* Nothing of the group may survive: cut the segment back. Buffered
@@ -268,7 +271,7 @@ static int run_writer(strata_db *db, writer *w)
         }
         /* Partitions may have been dropped since the writers checked. */
         for (writer *x = w; !rc; x = x->next) {
-            if (x->b && strata_batch_count(x->b)) {
+            if (x->check_parts && x->b && strata_batch_count(x->b)) {
                 part_check pc = {db, 0};
                 size_t len;
                 const uint8_t *d = batch__data(x->b, &len);
@@ -344,7 +347,10 @@ int strata_write(strata_db *db, const strata_write_options *wo, strata_batch *b,
     const uint8_t *d = batch__data(b, &len);
     int rc = strata_batch_iterate(d, len, check_op, &cc);
     if (rc) return rc;
-    writer w = {.b = b, .durability = wo->durability, .no_slowdown = wo->no_slowdown};
+    writer w = {.b = b,
+                .durability = wo->durability,
+                .no_slowdown = wo->no_slowdown,
+                .check_parts = cc.other_parts};
     rc = run_writer(db, &w);
     if (!rc) {
         atomic_fetch_add(&db->user_bytes, cc.bytes);
