@@ -221,6 +221,8 @@ static int span(logr *r, uint64_t off, size_t n, const uint8_t **p)
     return 0;
 }
 
+static int all_zero(logr *r, uint64_t from, uint64_t to);
+
 int logr_open(env_t *env, const char *path, uint64_t magic, logr **out)
 {
     logr *r = calloc(1, sizeof(*r));
@@ -244,6 +246,20 @@ int logr_open(env_t *env, const char *path, uint64_t magic, logr **out)
         r->torn = true;
         *out = r;
         return 0;
+    }
+    if (!rc && got == sizeof(h) && get_u64(h) == 0 && get_u64(h + 8) == 0) {
+        /* A zero header over an all-zero file: the size reached the disk but
+         * no data did (power loss right after creation). Like a zero tail,
+         * that is a torn log holding no record, not corruption. */
+        rc = env_size(r->f, &r->size);
+        int z = rc ? rc : all_zero(r, 0, r->size);
+        if (z == 1) {
+            r->off = 0;
+            r->torn = true;
+            *out = r;
+            return 0;
+        }
+        rc = z < 0 ? z : 0;
     }
     if (!rc && (got < sizeof(h) || get_u64(h) != magic))
         rc = err_set(ERR_CORRUPT, "%s: bad file header at offset 0 (magic mismatch)", path);
