@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -281,6 +282,7 @@ typedef struct result {
     double secs;
     double p50_us, p99_us, max_us;
     double rss_mb;   /* peak resident memory during the workload */
+    double cpu_s;    /* user + system CPU of the engine's process (all threads) */
     uint64_t bytes;  /* "space" rows: bytes on disk */
     uint64_t errors; /* values that did not verify */
 } result;
@@ -294,6 +296,7 @@ typedef struct run {
     atomic_uint next_ver;
     atomic_ullong bad;
     int out_fd;
+    double cpu0; /* CPU seconds at the start of the current workload */
 } run;
 
 static void report_bad(run *r, uint64_t idx, const char *why)
@@ -318,6 +321,14 @@ static void check_value(run *r, uint64_t idx, const uint8_t *v, size_t vl, bool 
     if (exact && ver != r->vers[idx]) report_bad(r, idx, "stale or unknown version");
 }
 
+static double cpu_now_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static uint64_t rss_peak_kib(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -338,6 +349,12 @@ static void rss_peak_reset(void)
     if (write(fd, "5", 1) != 1) {
     }
     close(fd);
+}
+
+static void workload_begin(run *r)
+{
+    rss_peak_reset();
+    r->cpu0 = cpu_now_s();
 }
 
 static uint64_t du_total;
@@ -378,6 +395,7 @@ static void emit(run *r, const char *workload, uint64_t ops, double secs, const 
         x.max_us = (double)h->max_ns / 1e3;
     }
     x.rss_mb = (double)rss_peak_kib() / 1024.0;
+    x.cpu_s = cpu_now_s() - r->cpu0;
     x.bytes = bytes;
     x.errors = errors;
     if (write(r->out_fd, &x, sizeof(x)) != (ssize_t)sizeof(x))
@@ -392,6 +410,11 @@ static void emit(run *r, const char *workload, uint64_t ops, double secs, const 
         printf("  %-8s %-17s %10.0f ops/s  p50 %8.2f us  p99 %9.2f us  max %10.0f us%s\n", x.engine,
                workload, secs > 0 ? (double)ops / secs : 0, x.p50_us, x.p99_us, x.max_us,
                errors ? "  MISMATCH" : "");
+    if (r->d->stats && h) {
+        char line[512];
+        r->d->stats(r->db, line, sizeof(line));
+        printf("  %-8s %-17s %s\n", x.engine, "", line);
+    }
     fflush(stdout);
 }
 
@@ -550,7 +573,7 @@ static void run_workload(run *r, const char *name, int kind, int nthreads, uint6
     pthread_t th[MAX_THREADS];
     atomic_ullong claimed = 0;
     unsigned long long bad0 = atomic_load(&r->bad);
-    rss_peak_reset();
+    workload_begin(r);
     uint64_t start = now_ns();
     for (int i = 0; i < nthreads; i++) {
         worker *w = &ws[i];
@@ -595,7 +618,7 @@ static void run_readwhilewriting(run *r)
     pthread_t th;
     unsigned long long bad0 = atomic_load(&r->bad);
     unsigned ver0 = atomic_load(&r->next_ver);
-    rss_peak_reset();
+    workload_begin(r);
     if (pthread_create(&th, NULL, worker_main, &wr) != 0) die("pthread_create");
     /* The reader starts once the writer is writing. */
     while (atomic_load(&r->next_ver) == ver0) sched_yield();
@@ -673,7 +696,7 @@ static void engine_main(const bench_cfg *c, const drv_driver *d, const char *dir
         worker_main(&w);
     }
     if (wl_on(c, "overwrite")) run_workload(&r, "overwrite", WL_OVERWRITE, 1, n, NULL);
-    rss_peak_reset();
+    workload_begin(&r);
     uint64_t t0 = now_ns();
     need(d->compact(r.db), &r, "compact");
     double csecs = (double)(now_ns() - t0) / 1e9;
@@ -786,22 +809,23 @@ static int run_engine(const bench_cfg *c, const drv_driver *d, const char *base,
 
 static void print_table(const bench_cfg *c, const results *rs)
 {
-    printf("\n%-17s %-8s %10s %12s %9s %9s %11s %8s %14s\n", "workload", "engine", "ops", "ops/s",
-           "p50_us", "p99_us", "max_us", "rss_mb", "bytes");
+    printf("\n%-17s %-8s %10s %10s %9s %9s %10s %7s %10s %12s\n", "workload", "engine", "ops",
+           "ops/s", "p50_us", "p99_us", "max_us", "rss_mb", "cpu_us/op", "bytes");
     for (const char *const *w = ALL_WORKLOADS; *w; w++) {
         const char *names[2] = {*w, strcmp(*w, "readwhilewriting") == 0 ? "rww_writer" : NULL};
         for (int k = 0; k < 2 && names[k]; k++)
             for (size_t i = 0; i < rs->n; i++) {
                 const result *x = &rs->v[i];
                 if (strcmp(x->workload, names[k]) != 0) continue;
+                double cpu_op = x->ops ? x->cpu_s * 1e6 / (double)x->ops : 0;
                 if (x->bytes)
-                    printf("%-17s %-8s %10llu %12s %9s %9s %11s %8.0f %14llu\n", x->workload,
+                    printf("%-17s %-8s %10llu %10s %9s %9s %10s %7.0f %10.2f %12llu\n", x->workload,
                            x->engine, (unsigned long long)x->ops, "-", "-", "-", "-", x->rss_mb,
-                           (unsigned long long)x->bytes);
+                           cpu_op, (unsigned long long)x->bytes);
                 else
-                    printf("%-17s %-8s %10llu %12.0f %9.2f %9.2f %11.0f %8.0f %14s\n", x->workload,
-                           x->engine, (unsigned long long)x->ops, ops_per_s(x), x->p50_us,
-                           x->p99_us, x->max_us, x->rss_mb, "-");
+                    printf("%-17s %-8s %10llu %10.0f %9.2f %9.2f %10.0f %7.0f %10.2f %12s\n",
+                           x->workload, x->engine, (unsigned long long)x->ops, ops_per_s(x),
+                           x->p50_us, x->p99_us, x->max_us, x->rss_mb, cpu_op, "-");
             }
     }
     uint64_t logical = c->num * (KEY_BYTES + c->value_size);
@@ -827,14 +851,13 @@ static int write_tsv(const char *path, const results *rs)
         fprintf(stderr, "bench_engine: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    fprintf(
-        f,
-        "engine\tworkload\tops\tsecs\tops_per_s\tp50_us\tp99_us\tmax_us\trss_mb\tbytes\terrors\n");
+    fprintf(f, "engine\tworkload\tops\tsecs\tops_per_s\tp50_us\tp99_us\tmax_us\trss_mb\tcpu_"
+               "s\tbytes\terrors\n");
     for (size_t i = 0; i < rs->n; i++) {
         const result *x = &rs->v[i];
-        fprintf(f, "%s\t%s\t%llu\t%.3f\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%llu\t%llu\n", x->engine,
-                x->workload, (unsigned long long)x->ops, x->secs, ops_per_s(x), x->p50_us,
-                x->p99_us, x->max_us, x->rss_mb, (unsigned long long)x->bytes,
+        fprintf(f, "%s\t%s\t%llu\t%.3f\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%.2f\t%llu\t%llu\n",
+                x->engine, x->workload, (unsigned long long)x->ops, x->secs, ops_per_s(x),
+                x->p50_us, x->p99_us, x->max_us, x->rss_mb, x->cpu_s, (unsigned long long)x->bytes,
                 (unsigned long long)x->errors);
     }
     return fclose(f) == 0 ? 0 : -1;
