@@ -1062,8 +1062,10 @@ int main(int argc, char **argv)
     for (int round = 0; round < c.repeat; round++)
         for (const drv_driver *const *d = drv_all; *d; d++) {
             if (!list_has(c.engines, (*d)->name)) continue;
-            if (c.repeat > 1) printf("%s (round %d of %d):\n", (*d)->name, round + 1, c.repeat);
-            else printf("%s:\n", (*d)->name);
+            if (c.repeat > 1)
+                printf("%s (round %d of %d):\n", (*d)->name, round + 1, c.repeat);
+            else
+                printf("%s:\n", (*d)->name);
             if (run_engine(&c, *d, base, &rs) != 0) failed++;
         }
     if (own_dir) rm_rf(base);
