@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands/data.h"
+#include "keyspace/keyspace.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "util/err.h"
@@ -61,7 +63,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "strata-server: %s\n", err_msg());
         return 1;
     }
+    /* The data command families need the open engine (registration before srv_run is allowed);
+     * SRV_WITH_ENGINE is set once the engine library is linked (see server.c). */
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    ks_t *ks = NULL;
+    if (cmd_engine()) {
+        ks = ks_new();
+        int rc = ks ? ks_attach(ks, cmd_engine(), cmd_databases()) : ERR_NOMEM;
+        if (!rc) rc = cmds_data_init(ks);
+        if (rc) {
+            fprintf(stderr, "strata-server: keyspace: %s\n", err_msg());
+            srv_stop();
+            ks_free(ks);
+            return 1;
+        }
+    }
+#endif
     srv_run();
     srv_stop();
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    ks_free(ks);
+#endif
     return 0;
 }
