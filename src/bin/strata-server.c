@@ -13,6 +13,7 @@
 
 #include "commands/data.h"
 #include "keyspace/keyspace.h"
+#include "repl/repl.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "util/err.h"
@@ -59,6 +60,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (repl_boot()) {
+        fprintf(stderr, "strata-server: replication: %s\n", err_msg());
+        return 1;
+    }
     if (srv_start()) {
         fprintf(stderr, "strata-server: %s\n", err_msg());
         return 1;
@@ -71,6 +76,7 @@ int main(int argc, char **argv)
         ks = ks_new();
         int rc = ks ? ks_attach(ks, cmd_engine(), cmd_databases()) : ERR_NOMEM;
         if (!rc) rc = cmds_data_init(ks);
+        if (!rc) rc = repl_init(ks);
         if (rc) {
             fprintf(stderr, "strata-server: keyspace: %s\n", err_msg());
             srv_stop();

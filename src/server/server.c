@@ -266,6 +266,84 @@ int cmd_register_cron(cmd_cron_fn fn)
     return 0;
 }
 
+static size_t unsent_bytes(const srv_client *c);
+static void close_asap(srv_client *c);
+
+uint64_t cmd_client_last_seq(const srv_client *c)
+{
+    return c->last_seq;
+}
+
+int cmd_register_filter(cmd_filter_fn fn)
+{
+    if (srv.nfilters >= (int)(sizeof(srv.filters) / sizeof(srv.filters[0]))) return ERR_NOMEM;
+    srv.filters[srv.nfilters++] = fn;
+    return 0;
+}
+
+int cmd_register_before_sleep(cmd_hook_fn fn)
+{
+    if (srv.nsleep_hooks >= (int)(sizeof(srv.sleep_hooks) / sizeof(srv.sleep_hooks[0])))
+        return ERR_NOMEM;
+    srv.sleep_hooks[srv.nsleep_hooks++] = fn;
+    return 0;
+}
+
+int cmd_register_shutdown(cmd_hook_fn fn)
+{
+    if (srv.nstop_hooks >= (int)(sizeof(srv.stop_hooks) / sizeof(srv.stop_hooks[0])))
+        return ERR_NOMEM;
+    srv.stop_hooks[srv.nstop_hooks++] = fn;
+    return 0;
+}
+
+void cmd_block(srv_client *c)
+{
+    if (!(c->flags & CL_IN_EXEC)) c->flags |= CL_BLOCKED;
+}
+
+void cmd_unblock(srv_client *c)
+{
+    if (!(c->flags & CL_BLOCKED)) return;
+    c->flags &= ~CL_BLOCKED;
+    if (srv.nunblocked == srv.unblocked_cap) {
+        srv.unblocked_cap = srv.unblocked_cap ? srv.unblocked_cap * 2 : 16;
+        srv.unblocked = realloc(srv.unblocked, (size_t)srv.unblocked_cap * sizeof(uint64_t));
+        if (!srv.unblocked) abort();
+    }
+    srv.unblocked[srv.nunblocked++] = c->id;
+}
+
+srv_client *cmd_client_by_id(uint64_t id)
+{
+    return srv__client_by_id(id);
+}
+
+void cmd_client_set_replica(srv_client *c)
+{
+    c->flags |= CL_REPLICA;
+}
+
+size_t cmd_client_unsent(const srv_client *c)
+{
+    return unsent_bytes(c);
+}
+
+const char *cmd_client_addr(const srv_client *c)
+{
+    return c->addr;
+}
+
+void cmd_client_close(srv_client *c)
+{
+    close_asap(c);
+}
+
+struct ev_loop *cmd_loop(void)
+{
+    return srv.loop;
+}
+
 /* ---------------- WATCH ---------------- */
 
 typedef struct watchers {
@@ -412,7 +490,10 @@ size_t srv__unsent(const srv_client *c)
 /* Applies client-output-buffer-limit to c (called when its chunk list grows). */
 static void check_output_limits(srv_client *c)
 {
-    const obuf_limit *l = &srv_cfg.obuf[(c->flags & CL_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL];
+    int cls = (c->flags & CL_REPLICA)  ? OBUF_REPLICA
+              : (c->flags & CL_PUBSUB) ? OBUF_PUBSUB
+                                       : OBUF_NORMAL;
+    const obuf_limit *l = &srv_cfg.obuf[cls];
     size_t used = c->reply_bytes;
     int hard = l->hard_bytes && used >= (size_t)l->hard_bytes;
     int soft = 0;
@@ -436,7 +517,7 @@ static void check_output_limits(srv_client *c)
 
 static int replies_off(srv_client *c)
 {
-    return (c->flags & (CL_CLOSE_ASAP | CL_REPLY_OFF | CL_REPLY_SKIP)) != 0;
+    return (c->flags & (CL_CLOSE_ASAP | CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLICA)) != 0;
 }
 
 static ochunk *new_chunk(srv_client *c, size_t min)
@@ -456,9 +537,16 @@ static ochunk *new_chunk(srv_client *c, size_t min)
     return ch;
 }
 
+static void add_bytes(srv_client *c, const void *p, size_t n);
+
 void srv__add_reply(srv_client *c, const void *p, size_t n)
 {
     if (replies_off(c)) return;
+    add_bytes(c, p, n);
+}
+
+static void add_bytes(srv_client *c, const void *p, size_t n)
+{
     mark_pending(c);
     if (!c->head) {
         size_t room = SRV_BUF_BYTES - c->bufpos;
@@ -489,6 +577,12 @@ void srv__add_reply(srv_client *c, const void *p, size_t n)
         c->reply_bytes += n;
         check_output_limits(c);
     }
+}
+
+void cmd_client_write_raw(srv_client *c, const void *p, size_t n)
+{
+    if (c->flags & CL_CLOSE_ASAP) return;
+    add_bytes(c, p, n);
 }
 
 ochunk *srv__add_deferred(srv_client *c)
@@ -786,16 +880,19 @@ static void accept_handler(ev_loop *l, int lfd, void *data, int mask)
 
 /* ---------------- command execution ---------------- */
 
-static int commit_batch(void)
+static int commit_batch(srv_client *c)
 {
     if (!srv.batch || strata_batch_count(srv.batch) == 0) return 0;
+    uint32_t count = strata_batch_count(srv.batch);
+    uint64_t seq = 0;
     int rc;
 #if SRV_WITH_ENGINE
     if (srv.engine) {
         strata_write_options wo;
         strata_write_options_init(&wo);
         wo.durability = STRATA_DUR_BUFFERED;
-        rc = strata_write(srv.engine, &wo, srv.batch, NULL);
+        rc = strata_write(srv.engine, &wo, srv.batch, &seq);
+        if (rc == 0 && c) c->last_seq = seq + count - 1;
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
         if (rc) err_set(rc, "%s", strata_errmsg());
     } else {
@@ -803,6 +900,9 @@ static int commit_batch(void)
     }
 #else
     rc = err_set(ERR_CLOSED, "no storage engine is open");
+    (void)c;
+    (void)count;
+    (void)seq;
 #endif
     strata_batch_clear(srv.batch);
     srv.batch_gen++;
@@ -926,7 +1026,7 @@ static void call(srv_client *c, cmd_entry *e)
     srv.current = c;
     d->proc(c);
     srv.current = prev;
-    if (!(c->flags & CL_IN_EXEC) && commit_batch()) {
+    if (!(c->flags & CL_IN_EXEC) && commit_batch(c)) {
         truncate_replies(c, &m);
         reply_errorf(c, "ERR write not applied: %s", err_msg());
     }
@@ -1012,7 +1112,7 @@ void srv__exec(srv_client *c)
     c->argvlen = argvlen;
     c->argc = argc;
     c->cmd = self;
-    if (commit_batch()) {
+    if (commit_batch(c)) {
         truncate_replies(c, &m);
         reply_errorf(c, "EXECABORT Transaction not applied: %s", err_msg());
     }
@@ -1104,6 +1204,13 @@ static int process_command(srv_client *c)
         reject(c, msg);
         return 0;
     }
+    for (int i = 0; i < srv.nfilters; i++) {
+        const char *why = srv.filters[i](c, d);
+        if (why) {
+            reject(c, why);
+            return 0;
+        }
+    }
     if ((c->flags & CL_MULTI) && !allowed_in_multi(d->name)) {
         if (d->flags & CMD_NO_MULTI) {
             reject(c, "ERR Command not allowed inside a transaction");
@@ -1146,13 +1253,13 @@ static void set_argv(srv_client *c)
 static void process_input(srv_client *c)
 {
     while (c->qpos < c->qlen &&
-           !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED))) {
+           !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED | CL_BLOCKED))) {
         if (srv.pause_end_ms && !srv.pause_writes_only && ev_now_ms() < srv.pause_end_ms) {
             c->flags |= CL_READ_PAUSED;
             set_read(c, 0);
             break;
         }
-        if (unsent_bytes(c) > SRV_OUTPUT_PAUSE_BYTES) {
+        if (unsent_bytes(c) > SRV_OUTPUT_PAUSE_BYTES && !(c->flags & CL_REPLICA)) {
             c->flags |= CL_READ_PAUSED;
             srv.stat_read_pauses++;
             set_read(c, 0);
@@ -1304,9 +1411,24 @@ static void flush_pending(void)
     }
 }
 
+/* Clients unblocked since the last iteration run the input they queued. */
+static void resume_unblocked(void)
+{
+    for (int i = 0; i < srv.nunblocked; i++) {
+        srv_client *c = srv__client_by_id(srv.unblocked[i]);
+        if (!c || (c->flags & CL_BLOCKED)) continue;
+        if (c->flags & CL_READ_PAUSED)
+            resume_client(c);
+        else
+            process_input(c);
+    }
+    srv.nunblocked = 0;
+}
+
 static void before_sleep(ev_loop *l, void *data)
 {
     (void)data;
+    resume_unblocked();
 #if SRV_WITH_ENGINE
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
@@ -1318,6 +1440,7 @@ static void before_sleep(ev_loop *l, void *data)
     }
 #endif
     srv.need_sync = 0;
+    for (int i = 0; i < srv.nsleep_hooks; i++) srv.sleep_hooks[i]();
     flush_pending();
     if (shutdown_requested || srv.shutdown_asap) ev_stop(l);
 }
@@ -1336,7 +1459,7 @@ static void cron(ev_loop *l, void *data)
     }
     for (srv_client *c = srv.clients, *n; c; c = n) {
         n = c->next;
-        if (srv_cfg.timeout > 0 && !(c->flags & (CL_PUBSUB | CL_MONITOR)) &&
+        if (srv_cfg.timeout > 0 && !(c->flags & (CL_PUBSUB | CL_MONITOR | CL_REPLICA | CL_BLOCKED)) &&
             now - c->last_ms > (uint64_t)srv_cfg.timeout * 1000 && !unsent_bytes(c)) {
             log_verbose("Closing idle client id=%llu", (unsigned long long)c->id);
             srv__client_close(c);
@@ -1502,6 +1625,45 @@ int srv__apply_maxclients(void)
 
 const cmd_def *srv__builtin_table(void);
 
+#if SRV_WITH_ENGINE
+static int open_engine(void)
+{
+    strata_options o;
+    strata_options_init(&o);
+    o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
+    o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
+    o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
+    int rc = strata_open(srv_cfg.dir, &o, &srv.engine);
+    if (rc)
+        return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
+                       strata_errmsg());
+    return 0;
+}
+#endif
+
+int cmd_engine_reopen(int (*between)(void *arg), void *arg)
+{
+#if SRV_WITH_ENGINE
+    if (srv.batch && strata_batch_count(srv.batch))
+        return err_set(ERR_INVAL, "engine reopen with a write batch open");
+    int rc = 0;
+    if (srv.engine) {
+        strata_sync(srv.engine);
+        rc = strata_close(srv.engine);
+        srv.engine = NULL;
+        if (rc) log_warn("closing the engine: %s", strata_errmsg());
+    }
+    srv.batch_gen++;
+    int brc = between ? between(arg) : 0;
+    rc = open_engine();
+    return brc ? brc : rc;
+#else
+    (void)between;
+    (void)arg;
+    return err_set(ERR_CLOSED, "no storage engine is linked");
+#endif
+}
+
 int srv_start(void)
 {
     int rc = 0;
@@ -1540,13 +1702,7 @@ int srv_start(void)
         srv.metrics_fd = fd;
     }
 #if SRV_WITH_ENGINE
-    strata_options o;
-    strata_options_init(&o);
-    o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
-    o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
-    if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))
-        return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
-                       strata_errmsg());
+    if ((rc = open_engine())) return rc;
 #endif
     ev_set_timer(srv.loop, (int)(1000 / srv_cfg.hz), cron, NULL);
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
@@ -1569,6 +1725,7 @@ void srv_stop(void)
     log_notice("User requested shutdown...");
     flush_pending();
     while (srv.clients) srv__client_close(srv.clients);
+    for (int i = 0; i < srv.nstop_hooks; i++) srv.stop_hooks[i]();
     for (int i = 0; i < srv.nlisten; i++) close(srv.listen_fds[i]);
     if (srv.metrics_fd >= 0) close(srv.metrics_fd);
 #if SRV_WITH_ENGINE

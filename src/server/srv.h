@@ -44,6 +44,8 @@ enum {
     CL_READ_PAUSED = 1 << 13, /* not reading: output backpressure or CLIENT PAUSE */
     CL_IN_EXEC = 1 << 14,
     CL_FAKE = 1 << 15, /* no socket (unit tests, internal) */
+    CL_BLOCKED = 1 << 16, /* waiting for cmd_unblock (WAIT): no input is processed */
+    CL_REPLICA = 1 << 17, /* a replica's link: replica output limits, normal replies dropped */
 };
 
 typedef struct ochunk {
@@ -101,6 +103,7 @@ struct srv_client {
     uint64_t net_in, net_out;
     uint64_t commands;
     int cmd_errors; /* errors replied by the running command */
+    uint64_t last_seq; /* last sequence of this client's last committed write */
 };
 
 typedef struct cmd_stats {
@@ -189,6 +192,14 @@ typedef struct srv_state {
         cmd_info_fn fn;
     } infos[16];
     int ninfos;
+    cmd_filter_fn filters[4];
+    int nfilters;
+    cmd_hook_fn sleep_hooks[4];
+    int nsleep_hooks;
+    cmd_hook_fn stop_hooks[4];
+    int nstop_hooks;
+    uint64_t *unblocked; /* ids of clients to resume at the next before-sleep */
+    int nunblocked, unblocked_cap;
 } srv_state;
 
 extern srv_state srv;
