@@ -417,13 +417,14 @@ static void client_pause_cmd(srv_client *c)
         reply_error_syntax(c);
         return;
     }
-    uint64_t end = ev_now_ms() + (uint64_t)ms;
-    /* a stronger or longer pause wins, as in Redis */
-    if (!srv.pause_end_ms || end > srv.pause_end_ms) srv.pause_end_ms = end;
-    if (!writes || !srv.pause_end_ms)
+    uint64_t now = ev_now_ms(), end = now + (uint64_t)ms;
+    if (!srv.pause_end_ms || srv.pause_end_ms <= now) {
+        srv.pause_end_ms = end;
         srv.pause_writes_only = writes;
-    else if (srv.pause_end_ms == end)
+    } else { /* a pause is active: the longer end and the stronger mode win */
+        if (end > srv.pause_end_ms) srv.pause_end_ms = end;
         srv.pause_writes_only = srv.pause_writes_only && writes;
+    }
     reply_ok(c);
 }
 

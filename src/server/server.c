@@ -1021,6 +1021,7 @@ static void call(srv_client *c, cmd_entry *e)
     reply_mark m = mark_replies(c);
     c->cmd_errors = 0;
     c->cmd = d;
+    c->lastcmd = d;
     uint64_t start = ev_now_us();
     srv_client *prev = srv.current;
     srv.current = c;
