@@ -25,6 +25,15 @@ static void on_signal(int sig)
     srv_request_shutdown();
 }
 
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+static ks_t *g_ks;
+
+static void engine_options(strata_options *o)
+{
+    ks_engine_options(g_ks, o);
+}
+#endif
+
 static void usage(void)
 {
     fprintf(stderr, "Usage: strata-server [/path/to/strata.conf] [--option value ...]\n"
@@ -64,6 +73,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "strata-server: replication: %s\n", err_msg());
         return 1;
     }
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    g_ks = ks_new();
+    if (!g_ks) {
+        fprintf(stderr, "strata-server: out of memory\n");
+        return 1;
+    }
+    srv_engine_options_hook = engine_options;
+#endif
     if (srv_start()) {
         fprintf(stderr, "strata-server: %s\n", err_msg());
         return 1;
@@ -71,10 +88,9 @@ int main(int argc, char **argv)
     /* The data command families need the open engine (registration before srv_run is allowed);
      * SRV_WITH_ENGINE is set once the engine library is linked (see server.c). */
 #if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
-    ks_t *ks = NULL;
+    ks_t *ks = g_ks;
     if (cmd_engine()) {
-        ks = ks_new();
-        int rc = ks ? ks_attach(ks, cmd_engine(), cmd_databases()) : ERR_NOMEM;
+        int rc = ks_attach(ks, cmd_engine(), cmd_databases());
         if (!rc) rc = cmds_data_init(ks);
         if (!rc) rc = repl_init(ks);
         if (rc) {

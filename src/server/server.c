@@ -50,6 +50,7 @@
 #define STRATA_VERSION "7.0.0"
 
 srv_state srv;
+void (*srv_engine_options_hook)(strata_options *o);
 static volatile sig_atomic_t shutdown_requested;
 
 const char *srv__version(void)
@@ -1634,6 +1635,7 @@ static int open_engine(void)
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
     o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
+    if (srv_engine_options_hook) srv_engine_options_hook(&o);
     int rc = strata_open(srv_cfg.dir, &o, &srv.engine);
     if (rc)
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
