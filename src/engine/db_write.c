@@ -365,23 +365,32 @@ int strata_write_encoded(strata_db *db, const strata_write_options *w, const voi
     return rc;
 }
 
+typedef struct op_args {
+    uint32_t part;
+    const void *k, *v;
+    size_t kl, vl;
+} op_args;
+
+/* A one-operation batch in a buffer sized for the operation up front (the
+ * batch code would realloc a too-small buffer, so it must never be the stack
+ * one when the operation does not fit). */
 static int single(strata_db *db, const strata_write_options *w, uint64_t *seq_out,
-                  int (*add)(strata_batch *, const void *), const void *arg)
+                  int (*add)(strata_batch *, const void *), const op_args *arg)
 {
     uint8_t stackbuf[512];
-    strata_batch b = {.buf = stackbuf, .len = 0, .cap = sizeof(stackbuf)};
+    if (arg->kl > SIZE_MAX / 4 || arg->vl > SIZE_MAX / 4)
+        return err_set(ERR_TOOBIG, "write: key or value too big");
+    size_t need = BATCH_HEADER + 1 + 3 * VARINT_MAX + arg->kl + arg->vl;
+    uint8_t *buf = need <= sizeof(stackbuf) ? stackbuf : malloc(need);
+    if (!buf) return err_set(ERR_NOMEM, "write: out of memory");
+    strata_batch b = {
+        .buf = buf, .len = 0, .cap = need <= sizeof(stackbuf) ? sizeof(stackbuf) : need};
     strata_batch_clear(&b);
     int rc = add(&b, arg);
     if (!rc) rc = strata_write(db, w, &b, seq_out);
     if (b.buf != stackbuf) free(b.buf);
     return rc;
 }
-
-typedef struct op_args {
-    uint32_t part;
-    const void *k, *v;
-    size_t kl, vl;
-} op_args;
 
 static int add_put(strata_batch *b, const void *a)
 {
