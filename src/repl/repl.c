@@ -471,7 +471,8 @@ static int good_replicas(void)
     int n = 0;
     for (int i = 0; i < R.nslaves; i++) {
         rslave *s = R.slaves[i];
-        if (s->state == SL_ONLINE && now - s->ack_ms <= (uint64_t)srv_cfg.min_replicas_max_lag * 1000)
+        if (s->state == SL_ONLINE &&
+            (now <= s->ack_ms || now - s->ack_ms <= (uint64_t)srv_cfg.min_replicas_max_lag * 1000))
             n++;
     }
     return n;
@@ -698,7 +699,7 @@ static void serve_slaves(void)
                 send_ping(c);
             }
             if (getack) send_frame(c, FR_GETACK, NULL, 0, NULL, 0);
-            if (now - s->ack_ms > (uint64_t)srv_cfg.repl_timeout * 1000) {
+            if (now > s->ack_ms && now - s->ack_ms > (uint64_t)srv_cfg.repl_timeout * 1000) {
                 log_warn("replication: replica %s:%d timed out", s->ip, s->port);
                 fail = 1;
             }
@@ -1553,7 +1554,7 @@ static void info_replication(void *buf, cmd_info_append append)
                     "slave%d:ip=%s,port=%d,state=%s,offset=%llu,lag=%llu,lag_offsets=%llu,"
                     "lag_bytes=%zu\r\n",
                     k++, s->ip, s->port, st, (unsigned long long)s->ack,
-                    (unsigned long long)((now - s->ack_ms) / 1000),
+                    (unsigned long long)(now > s->ack_ms ? (now - s->ack_ms) / 1000 : 0),
                     (unsigned long long)(last > s->ack ? last - s->ack : 0),
                     c ? cmd_client_unsent(c) : (size_t)0);
     }
