@@ -63,7 +63,7 @@
 #define FRAME_HDR    9
 #define FRAME_MAX    (1100u * 1024 * 1024) /* a batch may hold a 512 MiB value */
 #define CHUNK_BYTES  (64 * 1024)
-#define FILES_WINDOW (1024 * 1024) /* unsent bytes kept in flight during file transfer */
+#define FILES_WINDOW (1024 * 1024)     /* unsent bytes kept in flight during file transfer */
 #define PUMP_BYTES   (8 * 1024 * 1024) /* change log appended per replica per iteration */
 
 enum {
@@ -89,6 +89,7 @@ typedef struct rslave {
     uint64_t next_seq; /* next sequence to send */
     strata_changes *cur;
     uint64_t ping_ms;
+    int eager; /* caught up once: new batches are queued as they come */
     /* full sync */
     pthread_t th;
     int th_started;
@@ -497,8 +498,7 @@ static void *ckpt_thread(void *arg)
 
 static int start_full_sync(srv_client *c, rslave *s)
 {
-    fmt(s->ckdir, sizeof(s->ckdir), "%s/%s%llu", R.dir, CKPT_PREFIX,
-             (unsigned long long)s->cid);
+    fmt(s->ckdir, sizeof(s->ckdir), "%s/%s%llu", R.dir, CKPT_PREFIX, (unsigned long long)s->cid);
     rm_tree(s->ckdir);
     s->th_db = db();
     s->state = SL_CKPT;
@@ -564,7 +564,8 @@ static int pump_files(srv_client *c, rslave *s)
             send_frame(c, FR_FILE, p, 8, s->files[s->fi], strlen(s->files[s->fi]));
         }
         if (s->foff < s->fsize) {
-            size_t want = s->fsize - s->foff < CHUNK_BYTES ? (size_t)(s->fsize - s->foff) : CHUNK_BYTES;
+            size_t want =
+                s->fsize - s->foff < CHUNK_BYTES ? (size_t)(s->fsize - s->foff) : CHUNK_BYTES;
             ssize_t n = pread(s->fd, buf, want, (off_t)s->foff);
             if (n <= 0) {
                 log_warn("replication: full sync: read of %s failed", s->files[s->fi]);
@@ -586,16 +587,33 @@ static int pump_files(srv_client *c, rslave *s)
     return 0;
 }
 
-/* Appends the change log from s->next_seq. -1 when the link must go. */
+/* Output kept in flight while a replica catches up from the change log:
+ * below the replica output limits, so catching up never trips them. */
+static size_t catchup_window(void)
+{
+    size_t w = FILES_WINDOW;
+    const obuf_limit *l = &srv_cfg.obuf[OBUF_REPLICA];
+    if (l->hard_bytes && (size_t)l->hard_bytes / 2 < w) w = (size_t)l->hard_bytes / 2;
+    if (l->soft_bytes && (size_t)l->soft_bytes / 2 < w) w = (size_t)l->soft_bytes / 2;
+    return w ? w : 1;
+}
+
+/* Appends the change log from s->next_seq. While catching up, only as much
+ * as the replica drains (the WAL is the backlog); once caught up, every new
+ * batch at once, so a replica that stops reading fills its output buffer
+ * and is dropped at client-output-buffer-limit. -1 when the link must go. */
 static int pump_log(srv_client *c, rslave *s)
 {
-    size_t sent = 0;
-    while (sent < PUMP_BYTES) {
+    size_t sent = 0, window = catchup_window();
+    while (sent < PUMP_BYTES && (s->eager || cmd_client_unsent(c) < window)) {
         uint64_t seq;
         const void *data;
         size_t len;
         int rc = strata_changes_next(s->cur, &seq, &data, &len);
-        if (rc == ERR_NOTFOUND) return 0;
+        if (rc == ERR_NOTFOUND) {
+            s->eager = 1;
+            return 0;
+        }
         if (rc) {
             log_warn("replication: replica %s:%d: change log: %s", s->ip, s->port, strata_errmsg());
             return -1;
@@ -648,8 +666,7 @@ static void serve_slaves(void)
         }
         int fail = 0;
         switch (s->state) {
-        case SL_HANDSHAKE:
-            break;
+        case SL_HANDSHAKE: break;
         case SL_CKPT:
             if (!atomic_load(&s->th_done)) break;
             pthread_join(s->th, NULL);
@@ -758,8 +775,8 @@ static void wait_cmd(srv_client *c)
         R.waiters = realloc(R.waiters, (size_t)R.cwaiters * sizeof(*R.waiters));
         if (!R.waiters) abort();
     }
-    R.waiters[R.nwaiters++] =
-        (waiter){cmd_client_id(c), target, timeout ? ev_now_ms() + (uint64_t)timeout : 0, (long)num};
+    R.waiters[R.nwaiters++] = (waiter){cmd_client_id(c), target,
+                                       timeout ? ev_now_ms() + (uint64_t)timeout : 0, (long)num};
     R.getack = 1;
     cmd_block(c);
 }
@@ -1145,8 +1162,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             fmt(path, sizeof(path), "%s/%s/%s", R.dir, SYNC_TMP, R.tname);
             R.tfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (R.tfd < 0) {
-                fmt(why, sizeof(why), "full sync: cannot create %s: %s", R.tname,
-                         strerror(errno));
+                fmt(why, sizeof(why), "full sync: cannot create %s: %s", R.tname, strerror(errno));
                 link_fail(why);
                 return -1;
             }
@@ -1160,8 +1176,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             for (uint32_t o = 0; o < len;) {
                 ssize_t w = write(R.tfd, p + o, len - o);
                 if (w <= 0) {
-                    fmt(why, sizeof(why), "full sync: write %s: %s", R.tname,
-                             strerror(errno));
+                    fmt(why, sizeof(why), "full sync: write %s: %s", R.tname, strerror(errno));
                     link_fail(why);
                     return -1;
                 }
@@ -1175,8 +1190,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         case FR_FEND:
             if (R.tfd < 0 || len != 12) break;
             if (get_u32(p) != R.tcrc || get_u64(p + 4) != R.toff || R.toff != R.tsize) {
-                fmt(why, sizeof(why), "full sync: %s does not match its checksum or size",
-                         R.tname);
+                fmt(why, sizeof(why), "full sync: %s does not match its checksum or size", R.tname);
                 link_fail(why);
                 return -1;
             }
@@ -1197,8 +1211,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             }
             return 0;
         case FR_PING:
-        case FR_GETACK:
-            return 0;
+        case FR_GETACK: return 0;
         }
         fmt(why, sizeof(why), "unexpected frame '%c' during full sync", type);
         link_fail(why);
@@ -1210,8 +1223,8 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         uint64_t seq = get_u64(p);
         uint64_t expect = last_seq() + 1;
         if (seq != expect) {
-            fmt(why, sizeof(why), "batch at offset %llu, expected %llu",
-                     (unsigned long long)seq, (unsigned long long)expect);
+            fmt(why, sizeof(why), "batch at offset %llu, expected %llu", (unsigned long long)seq,
+                (unsigned long long)expect);
             R.link_seq_errors++;
             forget_history(why);
             link_fail(why);
@@ -1224,7 +1237,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         int rc = strata_write_encoded(db(), &w, p + 8, len - 8, &got);
         if (rc) {
             fmt(why, sizeof(why), "cannot apply batch %llu: %.120s", (unsigned long long)seq,
-                     strata_errmsg());
+                strata_errmsg());
             link_fail(why);
             return -1;
         }
@@ -1232,7 +1245,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         cmd_touch_db(-1); /* replicated writes invalidate WATCH */
         if (got != seq) {
             fmt(why, sizeof(why), "applied batch got offset %llu, primary's is %llu",
-                     (unsigned long long)got, (unsigned long long)seq);
+                (unsigned long long)got, (unsigned long long)seq);
             forget_history(why);
             link_fail(why);
             return -1;
@@ -1252,9 +1265,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         if (get_u64(p) > R.master_seq) R.master_seq = get_u64(p);
         if (last_seq() >= R.master_seq) R.caught_up_ms = ev_now_ms();
         return 0;
-    case FR_GETACK:
-        R.ack_now = 1;
-        return 0;
+    case FR_GETACK: R.ack_now = 1; return 0;
     }
     fmt(why, sizeof(why), "unexpected frame '%c'", type);
     link_fail(why);
@@ -1464,15 +1475,11 @@ static void replicaof_cmd(srv_client *c)
 static const char *link_state_name(void)
 {
     switch (R.lstate) {
-    case L_CONNECT:
-        return "connect";
+    case L_CONNECT: return "connect";
     case L_CONNECTING:
-    case L_HANDSHAKE:
-        return "connecting";
-    case L_TRANSFER:
-        return "sync";
-    case L_CONNECTED:
-        return "connected";
+    case L_HANDSHAKE: return "connecting";
+    case L_TRANSFER: return "sync";
+    case L_CONNECTED: return "connected";
     }
     return "none";
 }
@@ -1631,8 +1638,7 @@ static const cmd_def repl_commands[] = {
     {"replicaof", 3, CMD_ADMIN | CMD_NO_MULTI | CMD_STALE, 0, 0, 0, replicaof_cmd, "server",
      "Configures a server as replica of another, or promotes it to a primary.", "5.0.0", "O(1)"},
     {"slaveof", 3, CMD_ADMIN | CMD_NO_MULTI | CMD_STALE, 0, 0, 0, replicaof_cmd, "server",
-     "Sets a server as a replica of another, or promotes it to being a primary.", "1.0.0",
-     "O(1)"},
+     "Sets a server as a replica of another, or promotes it to being a primary.", "1.0.0", "O(1)"},
     {"replconf", -1, CMD_ADMIN | CMD_NO_MULTI | CMD_STALE | CMD_SKIP_SLOWLOG, 0, 0, 0, replconf_cmd,
      "server", "An internal command for configuring the replication stream.", "3.0.0", "O(1)"},
     {"psync", -3, CMD_ADMIN | CMD_NO_MULTI | CMD_STALE, 0, 0, 0, psync_cmd, "server",
@@ -1643,8 +1649,8 @@ static const cmd_def repl_commands[] = {
      "Blocks until the asynchronous replication of all preceding write commands sent by the "
      "connection is completed.",
      "3.0.0", "O(1)"},
-    {"role", 1, CMD_FAST | CMD_STALE, 0, 0, 0, role_cmd, "server",
-     "Returns the replication role.", "2.8.12", "O(1)"},
+    {"role", 1, CMD_FAST | CMD_STALE, 0, 0, 0, role_cmd, "server", "Returns the replication role.",
+     "2.8.12", "O(1)"},
     {0},
 };
 

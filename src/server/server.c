@@ -1461,7 +1461,8 @@ static void cron(ev_loop *l, void *data)
     }
     for (srv_client *c = srv.clients, *n; c; c = n) {
         n = c->next;
-        if (srv_cfg.timeout > 0 && !(c->flags & (CL_PUBSUB | CL_MONITOR | CL_REPLICA | CL_BLOCKED)) &&
+        if (srv_cfg.timeout > 0 &&
+            !(c->flags & (CL_PUBSUB | CL_MONITOR | CL_REPLICA | CL_BLOCKED)) &&
             now - c->last_ms > (uint64_t)srv_cfg.timeout * 1000 && !unsent_bytes(c)) {
             log_verbose("Closing idle client id=%llu", (unsigned long long)c->id);
             srv__client_close(c);

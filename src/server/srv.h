@@ -43,7 +43,7 @@ enum {
     CL_AUTHENTICATED = 1 << 12,
     CL_READ_PAUSED = 1 << 13, /* not reading: output backpressure or CLIENT PAUSE */
     CL_IN_EXEC = 1 << 14,
-    CL_FAKE = 1 << 15, /* no socket (unit tests, internal) */
+    CL_FAKE = 1 << 15,    /* no socket (unit tests, internal) */
     CL_BLOCKED = 1 << 16, /* waiting for cmd_unblock (WAIT): no input is processed */
     CL_REPLICA = 1 << 17, /* a replica's link: replica output limits, normal replies dropped */
 };
@@ -102,7 +102,7 @@ struct srv_client {
     struct srv_client *prev, *next;
     uint64_t net_in, net_out;
     uint64_t commands;
-    int cmd_errors; /* errors replied by the running command */
+    int cmd_errors;    /* errors replied by the running command */
     uint64_t last_seq; /* last sequence of this client's last committed write */
 };
 
