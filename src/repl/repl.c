@@ -49,6 +49,7 @@
 #include "server/config.h"
 #include "server/ev.h"
 #include "server/reply.h"
+#include "metrics/metrics.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "util/err.h"
@@ -738,7 +739,8 @@ static void check_waiters(void)
         waiter *w = &R.waiters[i];
         srv_client *c = cmd_client_by_id(w->cid);
         long n = acked_replicas(w->target);
-        if (c && n < w->num && !(w->deadline_ms && now >= w->deadline_ms)) continue;
+        int done = n >= w->num || (w->deadline_ms && now >= w->deadline_ms) || R.is_replica;
+        if (c && !done) continue;
         if (c) {
             reply_int(c, n);
             cmd_unblock(c);
@@ -1587,6 +1589,58 @@ static void info_replication(void *buf, cmd_info_append append)
     sbuf_free(&o);
 }
 
+/* Prometheus samples (appended to the server's /metrics). */
+static void metrics_replication(void *buf, cmd_info_append append)
+{
+    sbuf o = {0};
+    uint64_t now = ev_now_ms(), last = last_seq();
+    metrics_family(&o, "strata_repl_is_replica", "gauge", "1 on a replica, 0 on a primary.");
+    metrics_sample_u64(&o, "strata_repl_is_replica", NULL, (uint64_t)R.is_replica);
+    metrics_family(&o, "strata_repl_offset", "gauge", "Replication offset (last sequence).");
+    metrics_sample_u64(&o, "strata_repl_offset", NULL, last);
+    metrics_family(&o, "strata_repl_connected_replicas", "gauge", "Replica links.");
+    int n = 0;
+    for (int i = 0; i < R.nslaves; i++) n += R.slaves[i]->state != SL_HANDSHAKE;
+    metrics_sample_u64(&o, "strata_repl_connected_replicas", NULL, (uint64_t)n);
+    metrics_family(&o, "strata_repl_replica_lag_offsets", "gauge",
+                   "Sequences a replica has not acknowledged yet.");
+    metrics_family(&o, "strata_repl_replica_lag_bytes", "gauge",
+                   "Stream bytes queued for a replica, not yet sent.");
+    metrics_family(&o, "strata_repl_replica_ack_age_seconds", "gauge",
+                   "Seconds since a replica's last acknowledgement.");
+    for (int i = 0; i < R.nslaves; i++) {
+        rslave *s = R.slaves[i];
+        if (s->state == SL_HANDSHAKE) continue;
+        char lab[128];
+        fmt(lab, sizeof(lab), "replica=\"%s:%d\"", s->ip, s->port);
+        srv_client *c = cmd_client_by_id(s->cid);
+        metrics_sample_u64(&o, "strata_repl_replica_lag_offsets", lab,
+                           last > s->ack ? last - s->ack : 0);
+        metrics_sample_u64(&o, "strata_repl_replica_lag_bytes", lab,
+                           c ? (uint64_t)cmd_client_unsent(c) : 0);
+        metrics_sample(&o, "strata_repl_replica_ack_age_seconds", lab,
+                       now > s->ack_ms ? (double)(now - s->ack_ms) / 1000.0 : 0.0);
+    }
+    if (R.is_replica) {
+        uint64_t lag = R.master_seq > last ? R.master_seq - last : 0;
+        metrics_family(&o, "strata_repl_master_link_up", "gauge", "1 when the link is streaming.");
+        metrics_sample_u64(&o, "strata_repl_master_link_up", NULL, R.lstate == L_CONNECTED);
+        metrics_family(&o, "strata_repl_lag_offsets", "gauge",
+                       "Sequences the primary announced that this replica has not applied.");
+        metrics_sample_u64(&o, "strata_repl_lag_offsets", NULL, lag);
+        metrics_family(&o, "strata_repl_lag_seconds", "gauge",
+                       "Seconds since this replica was last caught up.");
+        metrics_sample(&o, "strata_repl_lag_seconds", NULL,
+                       lag && R.lstate == L_CONNECTED ? (double)(now - R.caught_up_ms) / 1000.0
+                                                      : 0.0);
+    }
+    metrics_family(&o, "strata_repl_syncs_total", "counter", "Syncs served, by kind.");
+    metrics_sample_u64(&o, "strata_repl_syncs_total", "kind=\"full\"", R.sync_full);
+    metrics_sample_u64(&o, "strata_repl_syncs_total", "kind=\"partial\"", R.sync_partial_ok);
+    append(buf, o.buf, o.len);
+    sbuf_free(&o);
+}
+
 /* ---- hooks ---- */
 
 static const char *write_filter(srv_client *c, const cmd_def *d)
@@ -1616,7 +1670,8 @@ static void cron(uint64_t budget_us)
     if (R.nslaves && db()) {
         uint64_t last = last_seq();
         for (int i = 0; i < R.nslaves; i++)
-            if (R.slaves[i]->state == SL_ONLINE && R.slaves[i]->next_seq <= last) {
+            if (R.slaves[i]->state == SL_ONLINE && R.slaves[i]->eager &&
+                R.slaves[i]->next_seq <= last) {
                 strata_sync(db());
                 break;
             }
@@ -1688,6 +1743,7 @@ int repl_init(ks_t *ks)
     if (!rc) rc = cmd_register_shutdown(shutdown_hook);
     if (!rc) rc = cmd_register_cron(cron);
     if (!rc) rc = cmd_register_info("replication", info_replication);
+    if (!rc) rc = cmd_register_info("prometheus", metrics_replication);
     if (rc) return rc;
     char host[256];
     int port = 0;

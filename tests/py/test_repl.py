@@ -513,3 +513,50 @@ def test_bad_stream_drops_link_and_applies_nothing(nodes, bad):
             assert r.info()["master_replid"] != rid
     finally:
         ls.close()
+
+
+def test_lag_in_info_and_metrics(nodes):
+    import urllib.request
+    mport = free_port()
+    p = nodes("--metrics-port", str(mport))
+    r = replica_of(nodes, p)
+    p.c().set("a", "1")
+    in_sync(p, r)
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    assert 'strata_repl_replica_lag_offsets{replica="127.0.0.1:%d"}' % r.port in body
+    assert "strata_repl_replica_lag_bytes" in body and "strata_repl_offset" in body
+    s0 = p.info()["slave0"]
+    assert "lag_offsets" in s0 and "lag_bytes" in s0
+    ri = r.info()
+    assert ri["master_lag_offsets"] == 0 and "master_lag_seconds" in ri
+
+
+def test_old_primary_with_diverged_history_full_syncs(nodes):
+    p = nodes()
+    r = replica_of(nodes, p)
+    pc, rc = p.c(), r.c()
+    for i in range(50):
+        pc.set("k%d" % i, i)
+    in_sync(p, r)
+    # failover: the replica is promoted; the old primary takes writes the
+    # new history never sees
+    assert rc.execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+    rc.set("new-history", "1")
+    for i in range(10):
+        pc.set("lost%d" % i, i)
+    assert p.info()["master_repl_offset"] > r.info()["second_repl_offset"] - 1
+    full0 = r.info()["sync_full"]
+    pc.execute_command("REPLICAOF", "127.0.0.1", str(r.port))
+    in_sync(r, p)
+    assert r.info()["sync_full"] == full0 + 1
+    assert pc.get("lost0") is None and pc.get("new-history") == b"1"
+    same_digest(p, r)
+    # a replica at or behind the fork point resumes partially after a promotion
+    r2 = replica_of(nodes, r)
+    in_sync(r, p, r2)
+    assert r2.c().execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+    partial0 = r2.info()["sync_partial_ok"]
+    rc.execute_command("REPLICAOF", "127.0.0.1", str(r2.port))
+    in_sync(r2, r)
+    assert r2.info()["sync_partial_ok"] == partial0 + 1
+    same_digest(r2, r)
