@@ -325,17 +325,29 @@ def test_kill_replica_during_full_sync(nodes):
     for i in range(0, n, 500):
         c.mset({"key:%d" % j: val for j in range(i, i + 500)})
     r = replica_of(nodes, p)
-    wait_until(lambda: r.info().get("master_sync_in_progress") == 1 or
-               r.info().get("master_link_status") == "up", 30, "sync start")
+    tmp = os.path.join(r.dir, "repl-sync.tmp")
+
+    def receiving():
+        try:
+            return any(os.path.getsize(os.path.join(tmp, f)) > 0 for f in os.listdir(tmp))
+        except OSError:
+            return False
+
+    deadline = time.time() + 60
+    while not receiving() and time.time() < deadline:
+        time.sleep(0.001)
     r.kill()
+    assert os.path.isdir(tmp), "the replica must be killed in the middle of the transfer"
+    assert not os.path.exists(os.path.join(r.dir, "repl-sync.ready"))
     c.set("after-kill", "1")
     r.start()
     in_sync(p, r, timeout=120)
     assert r.c().dbsize() == n + 1
     assert r.c().get("after-kill") == b"1"
     same_digest(p, r)
-    assert not os.path.exists(os.path.join(r.dir, "repl-sync.tmp"))
+    assert not os.path.exists(tmp)
     assert not os.path.exists(os.path.join(r.dir, "repl-sync.ready"))
+    assert r.log().count("replication: full sync from primary") == 2
 
 
 def test_sigstop_replica_dropped_past_output_limit(nodes):
