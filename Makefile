@@ -25,6 +25,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+BENCH_LIB := $(wildcard bench/lib/*.c)
 
 REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
@@ -74,11 +75,11 @@ build/asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) build/asan/libstrata.a
 build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libstrata.a
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $< build/fuzz/libstrata.a -o $@ $(LIBS)
-build/rel/bench/%: bench/%.c build/rel/libstrata.a
+build/rel/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/lib/*.h) build/rel/libstrata.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(REL_CFLAGS) $< build/rel/libstrata.a -o $@ $(LIBS) $(BENCH_LIBS)
+	$(CC) $(CPPFLAGS) -Ibench/lib $(REL_CFLAGS) $< $(BENCH_LIB) build/rel/libstrata.a -o $@ $(LIBS) $(BENCH_LIBS)
 
-test-build: deps $(BINS) $(ASAN_BINS) $(UNIT_BINS) $(FUZZ_BINS)
+test-build: deps $(BINS) $(ASAN_BINS) $(UNIT_BINS) $(FUZZ_BINS) build/rel/bench/bench_engine
 
 test: test-build
 	@sh scripts/run_tests.sh

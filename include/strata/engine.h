@@ -226,6 +226,9 @@ int strata_checkpoint(strata_db *db, const char *dir, uint64_t *seq_out);
 /* ---- Change-log tail ----
  * Reads every write batch with sequence >= from, in order, from the WAL while
  * retention (wal_retention_bytes / wal_retention_seconds) still holds it.
+ * A batch becomes readable once it has reached the OS: at once for
+ * BUFFERED and SYNC writes, at the next sync for NONE writes. A batch whose
+ * sequences straddle `from` is returned whole.
  * STRATA_EGONE if from is older than the oldest retained batch. */
 int strata_changes_open(strata_db *db, uint64_t from, strata_changes **out);
 /* Next batch: 0 with seq (its first sequence), data and len (the encoded batch, valid

@@ -1,6 +1,10 @@
 /* Write batches (see batch.h for the encoding). A batch is a growable buffer
  * of encoded operations behind a 12-byte header; the db assigns the sequence
- * when it commits the batch. */
+ * when it commits the batch.
+ *
+ * Invariants: buf holds exactly len bytes of a valid encoding at all times
+ * (a failed append leaves the batch as it was and sets oom); the count in the
+ * header equals the number of encoded operations. */
 #include "engine/batch.h"
 
 #include "util/coding.h"
@@ -39,9 +43,13 @@ void strata_batch_clear(strata_batch *b)
 
 static int reserve(strata_batch *b, size_t extra)
 {
-    if (b->len + extra <= b->cap) return 0;
-    size_t cap = b->cap * 2;
-    while (cap < b->len + extra) cap *= 2;
+    if (extra <= b->cap - b->len) return 0;
+    if (extra > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;
+        return err_set(ERR_TOOBIG, "write batch: %zu more bytes is too big", extra);
+    }
+    size_t need = b->len + extra, cap = b->cap ? b->cap * 2 : 256;
+    while (cap < need) cap *= 2;
     uint8_t *nb = realloc(b->buf, cap);
     if (!nb) {
         b->oom = 1;
@@ -55,7 +63,12 @@ static int reserve(strata_batch *b, size_t extra)
 static int add_op(strata_batch *b, int kind, uint32_t part, const void *k, size_t kl, const void *v,
                   size_t vl, int has_v)
 {
-    if (reserve(b, 1 + 3 * VARINT_MAX + kl + vl)) return ERR_NOMEM;
+    uint32_t count = get_u32(b->buf + 8);
+    if (count == UINT32_MAX) return err_set(ERR_TOOBIG, "write batch: too many operations");
+    if (kl > SIZE_MAX / 4 || vl > SIZE_MAX / 4)
+        return err_set(ERR_TOOBIG, "write batch: key or value too big");
+    int rc = reserve(b, 1 + 3 * VARINT_MAX + kl + vl);
+    if (rc) return rc;
     uint8_t *p = b->buf + b->len;
     *p++ = (uint8_t)kind;
     p += put_varint(p, part);
@@ -68,7 +81,7 @@ static int add_op(strata_batch *b, int kind, uint32_t part, const void *k, size_
         p += vl;
     }
     b->len = (size_t)(p - b->buf);
-    put_u32(b->buf + 8, get_u32(b->buf + 8) + 1);
+    put_u32(b->buf + 8, count + 1);
     return 0;
 }
 
@@ -115,10 +128,14 @@ const uint8_t *batch__data(const strata_batch *b, size_t *len)
 int batch__append(strata_batch *dst, const strata_batch *src)
 {
     size_t n = src->len - BATCH_HEADER;
-    if (reserve(dst, n)) return ERR_NOMEM;
+    uint32_t dc = get_u32(dst->buf + 8), sc = get_u32(src->buf + 8);
+    if (sc > UINT32_MAX - dc) return err_set(ERR_TOOBIG, "write batch: too many operations");
+    int rc = reserve(dst, n);
+    if (rc) return rc;
+    /* src may be dst: its bytes [12, n + 12) do not overlap the tail. */
     memcpy(dst->buf + dst->len, src->buf + BATCH_HEADER, n);
     dst->len += n;
-    put_u32(dst->buf + 8, get_u32(dst->buf + 8) + get_u32(src->buf + 8));
+    put_u32(dst->buf + 8, dc + sc);
     return 0;
 }
 
@@ -174,9 +191,16 @@ int batch__from_encoded(strata_batch *b, const void *data, size_t len)
 {
     int rc = batch__validate(data, len);
     if (rc) return rc;
-    b->len = BATCH_HEADER;
-    if (reserve(b, len)) return ERR_NOMEM;
+    if (len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < len) cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (!nb) return err_set(ERR_NOMEM, "write batch: out of memory");
+        b->buf = nb;
+        b->cap = cap;
+    }
     memcpy(b->buf, data, len);
     b->len = len;
+    b->oom = 0;
     return 0;
 }

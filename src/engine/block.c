@@ -95,7 +95,7 @@ int block_builder_add(block_builder *b, const void *k, size_t klen, const void *
 
 const uint8_t *block_builder_finish(block_builder *b, size_t *len)
 {
-    if (b->n_restarts == 0) add_restart(b, 0);
+    if (b->n_restarts == 0 && add_restart(b, 0)) return NULL;
     if (bb_reserve(b, 4 * (size_t)b->n_restarts + 4)) return NULL;
     for (int i = 0; i < b->n_restarts; i++)
         put_u32(b->buf + b->len + 4 * (size_t)i, b->restarts[i]);
@@ -113,9 +113,17 @@ size_t block_builder_size_estimate(const block_builder *b)
 
 int block_new(uint8_t *data, size_t size, const char *what, block **out)
 {
-    if (size < 4) goto bad;
+    if (size < 4 || size > UINT32_MAX) goto bad;
     uint32_t n = get_u32(data + size - 4);
     if (n == 0 || n > (size - 4) / 4) goto bad;
+    /* Restart offsets: the first is 0, then strictly ascending, all inside
+     * the entries (an empty block has the single restart 0 == its end). */
+    size_t roff = size - 4 - 4 * (size_t)n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = get_u32(data + roff + 4 * (size_t)i);
+        if (i == 0 ? r != 0 : (r <= get_u32(data + roff + 4 * (size_t)(i - 1)) || r >= roff))
+            goto bad;
+    }
     block *b = calloc(1, sizeof(*b));
     if (!b) {
         free(data);
@@ -161,12 +169,18 @@ typedef struct biter {
     const uint8_t *val;
     size_t vlen;
     int status;
-    char what[160];
+    const char *file; /* names the block in errors: file + off, or what */
+    uint64_t off;
+    char *what;
 } biter;
 
 static void corrupt(biter *i)
 {
-    if (!i->status) i->status = err_set(ERR_CORRUPT, "%s: corrupt block entry", i->what);
+    if (!i->status)
+        i->status = i->file
+                        ? err_set(ERR_CORRUPT, "%s: corrupt block entry in block at offset %llu",
+                                  i->file, (unsigned long long)i->off)
+                        : err_set(ERR_CORRUPT, "%s: corrupt block entry", i->what);
     i->cur = i->next = i->b->restart_off;
 }
 
@@ -194,6 +208,7 @@ static int parse_next(biter *i)
     p += n;
     if (shared > i->klen || unshared > (uint64_t)(end - p) || vlen > (uint64_t)(end - p) - unshared)
         goto bad;
+    if (shared + unshared < IKEY_TRAILER) goto bad; /* every key is an internal key */
     size_t nk = (size_t)(shared + unshared);
     if (nk > i->kcap) {
         size_t cap = nk * 2 + 16;
@@ -285,6 +300,9 @@ static void bi_prev(ikiter *it)
     seek_restart(i, r);
     while (parse_next(i) && i->next < target) {
     }
+    /* The entry before target ends exactly at target, unless the restart
+     * array points into the middle of an entry. */
+    if (bi_valid(it) && i->next != target) corrupt(i);
 }
 static void bi_seek_for_prev(ikiter *it, const void *k, size_t klen)
 {
@@ -317,6 +335,7 @@ static void bi_destroy(ikiter *it)
     biter *i = (biter *)it;
     block_unref(i->b);
     free(i->key);
+    free(i->what);
     free(i);
 }
 
@@ -334,7 +353,7 @@ static const ikiter_ops biter_ops = {
     .destroy = bi_destroy,
 };
 
-ikiter *block_iter_new(block *b, const char *what)
+static biter *iter_alloc(block *b)
 {
     biter *i = calloc(1, sizeof(*i));
     if (!i) return NULL;
@@ -342,6 +361,25 @@ ikiter *block_iter_new(block *b, const char *what)
     block_ref(b);
     i->b = b;
     i->cur = i->next = b->restart_off;
-    snprintf(i->what, sizeof(i->what), "%s", what);
+    return i;
+}
+
+ikiter *block_iter_new(block *b, const char *what)
+{
+    biter *i = iter_alloc(b);
+    if (!i) return NULL;
+    if (!(i->what = strdup(what))) {
+        bi_destroy(&i->base);
+        return NULL;
+    }
+    return &i->base;
+}
+
+ikiter *block_iter_new_at(block *b, const char *file, uint64_t off)
+{
+    biter *i = iter_alloc(b);
+    if (!i) return NULL;
+    i->file = file;
+    i->off = off;
     return &i->base;
 }

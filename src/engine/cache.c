@@ -37,20 +37,29 @@ static inline uint64_t hkey(uint64_t file, uint64_t off)
     return h ^ (h >> 32);
 }
 
+/* The shard comes from the top bits, the bucket from the low bits: taking
+ * both from the low bits would leave 15 of every 16 buckets empty. */
+static inline unsigned shard_of(uint64_t h)
+{
+    return (unsigned)(h >> 60) % SHARDS;
+}
+
 block_cache *block_cache_new(size_t capacity_bytes)
 {
     block_cache *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
+    for (int i = 0; i < SHARDS; i++) { /* all valid before any can fail */
+        pthread_mutex_init(&c->shards[i].mu, NULL);
+        c->shards[i].lru.next = c->shards[i].lru.prev = &c->shards[i].lru;
+    }
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
-        pthread_mutex_init(&s->mu, NULL);
         s->nbuckets = 1024;
         s->table = calloc(s->nbuckets, sizeof(centry *));
         if (!s->table) {
             block_cache_free(c);
             return NULL;
         }
-        s->lru.next = s->lru.prev = &s->lru;
     }
     block_cache_set_capacity(c, capacity_bytes);
     return c;
@@ -92,8 +101,7 @@ void block_cache_free(block_cache *c)
     if (!c) return;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
-        if (s->table)
-            while (s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+        while (s->lru.next != &s->lru) remove_entry(s, s->lru.next);
         free(s->table);
         pthread_mutex_destroy(&s->mu);
     }
@@ -103,7 +111,7 @@ void block_cache_free(block_cache *c)
 block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
 {
     uint64_t h = hkey(file, off);
-    shard *s = &c->shards[h % SHARDS];
+    shard *s = &c->shards[shard_of(h)];
     pthread_mutex_lock(&s->mu);
     centry *e = s->table[h & (s->nbuckets - 1)];
     while (e && (e->file != file || e->off != off)) e = e->hnext;
@@ -142,7 +150,7 @@ static void grow(shard *s)
 void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
 {
     uint64_t h = hkey(file, off);
-    shard *s = &c->shards[h % SHARDS];
+    shard *s = &c->shards[shard_of(h)];
     centry *e = calloc(1, sizeof(*e));
     if (!e) return;
     e->file = file;

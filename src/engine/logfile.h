@@ -1,11 +1,13 @@
 /* Record log files: the WAL segments (NNNNNN.log) and the manifest
  * (MANIFEST-NNNNNN) share this framing (docs/format/wal.md):
  *   file header: magic u64 | version u32 | crc32c(magic, version) masked u32
- *   record:      crc32c(len, payload) masked u32 | len u32 | payload
+ *   record:      crc32c(payload) masked u32 | len u32
+ *                | crc32c(first 8 header bytes) masked u32 | payload
  * Reader policy: a record cut short by the end of the file, or a tail of zero
  * bytes, is a torn tail: reading stops there and reports the offset of the
- * end of the last complete record. A record that lies wholly inside the file
- * but fails its checksum is corruption, named by file and offset. */
+ * end of the last complete record. A record with a bad header or payload
+ * checksum followed by non-zero bytes is corruption, named by file and
+ * offset. All integers are little-endian. */
 #ifndef STRATA_ENGINE_LOGFILE_H
 #define STRATA_ENGINE_LOGFILE_H
 
@@ -19,7 +21,7 @@
 #define LOG_MAGIC_MANIFEST 0x314e414d415453ull /* "STAMAN1" */
 #define LOG_VERSION        1
 #define LOG_FILE_HEADER    16
-#define LOG_REC_HEADER     8
+#define LOG_REC_HEADER     12
 #define LOG_MAX_RECORD     (1u << 30)
 
 typedef struct logw logw;
@@ -37,6 +39,9 @@ int logw_sync(logw *w);
 uint64_t logw_size(const logw *w);
 /* Bytes handed to the OS (visible to readers). */
 uint64_t logw_flushed(const logw *w);
+/* Drops buffered bytes and truncates the file to size (a record boundary
+ * at or below logw_flushed), then syncs: undoes a failed group write. */
+int logw_rewind(logw *w, uint64_t size);
 int logw_close(logw *w);
 
 /* Opens a log for reading and checks its header (ERR_CORRUPT naming the file). */

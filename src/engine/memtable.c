@@ -6,9 +6,15 @@
  *     release stores and followed with acquire loads, so a reader sees either
  *     the old list or the new node complete.
  *  3. Nothing is freed before the last reference is dropped (arena memory).
- *  4. The partition table only grows; a grown table is published atomically
- *     and old tables are kept until destruction (readers may hold them).
- * Range tombstones are rare: they live in a mutex-protected list. */
+ *  4. Partitions are found through an open-addressing hash table of skiplist
+ *     pointers (each list knows its id). A slot, once set, never changes; a
+ *     grown table is published atomically and superseded tables are kept
+ *     until destruction (readers may still probe them). Partition ids may be
+ *     any uint32_t: the table's size follows the number of partitions, not
+ *     the largest id.
+ * Skiplists use branching 1/4 and at most MAX_HEIGHT levels (fast up to
+ * 4^12 = 16M entries per partition). Range tombstones are rare: they live in
+ * a mutex-protected list per partition. */
 #include "engine/memtable.h"
 
 #include "engine/dbformat.h"
@@ -20,8 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HEIGHT  12
-#define ARENA_BLOCK (1u << 20)
+#define MAX_HEIGHT   12
+#define ARENA_BLOCK  (1u << 20)
+#define MAX_KEY_LEN  (UINT32_MAX - IKEY_TRAILER)
+#define MAX_VAL_LEN  UINT32_MAX
+#define RANGEDEL_OVH 64 /* bytes charged per range tombstone besides its keys */
 
 typedef struct node {
     uint32_t klen; /* internal key length */
@@ -34,52 +43,77 @@ typedef struct node {
 typedef struct skiplist {
     node *head;
     atomic_int height;
-    uint32_t rnd;
+    uint32_t part;
+    uint32_t rnd; /* xorshift state, never 0 */
 } skiplist;
 
 typedef struct arena_block {
     struct arena_block *prev;
     size_t used, cap;
-    char data[];
+    _Alignas(8) char data[];
 } arena_block;
 
 typedef struct part_table {
-    uint32_t n;
-    _Atomic(skiplist *) lists[];
+    struct part_table *retired; /* older superseded tables */
+    uint32_t cap;               /* power of two */
+    uint32_t n;                 /* lists in use (writer only) */
+    _Atomic(skiplist *) slots[];
 } part_table;
 
 struct memtable {
     atomic_int refs;
-    arena_block *arena;
+    arena_block *arena; /* current block first */
     atomic_size_t bytes;
     atomic_uint_fast64_t entries;
+    atomic_uint_fast64_t first_seq, last_seq;
     _Atomic(part_table *) parts;
-    part_table *old_parts[32]; /* superseded tables, freed at destruction */
-    int n_old;
     pthread_mutex_t rd_mu;
-    rangedel_list *rdels; /* indexed by partition slot in rd_parts */
+    rangedel_list *rdels; /* indexed like rd_parts */
     uint32_t *rd_parts;
     int n_rd;
+    atomic_int n_rangedels;
 };
+
+static void charge(memtable *m, size_t n)
+{
+    atomic_fetch_add_explicit(&m->bytes, n, memory_order_relaxed);
+}
 
 static void *arena_alloc(memtable *m, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
     arena_block *b = m->arena;
-    if (!b || b->used + n > b->cap) {
-        size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
-        arena_block *nb = malloc(sizeof(*nb) + cap);
-        if (!nb) return NULL;
-        nb->prev = b;
-        nb->used = 0;
-        nb->cap = cap;
-        m->arena = nb;
-        atomic_fetch_add(&m->bytes, sizeof(*nb) + cap);
-        b = nb;
+    if (b && n <= b->cap - b->used) {
+        void *p = b->data + b->used;
+        b->used += n;
+        charge(m, n);
+        return p;
     }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
+    if (n > ARENA_BLOCK / 4) {
+        /* A big entry gets a block of its own behind the current one, so the
+         * current block's free space is not thrown away. */
+        arena_block *nb = malloc(sizeof(*nb) + n);
+        if (!nb) return NULL;
+        nb->used = nb->cap = n;
+        if (b) {
+            nb->prev = b->prev;
+            b->prev = nb;
+        } else {
+            nb->prev = NULL;
+            m->arena = nb;
+        }
+        charge(m, n);
+        return nb->data;
+    }
+    arena_block *nb = malloc(sizeof(*nb) + ARENA_BLOCK);
+    if (!nb) return NULL;
+    if (b) charge(m, b->cap - b->used); /* the old block's tail is lost */
+    nb->prev = b;
+    nb->used = n;
+    nb->cap = ARENA_BLOCK;
+    m->arena = nb;
+    charge(m, n);
+    return nb->data;
 }
 
 static node *new_node(memtable *m, int height, size_t klen, size_t vlen)
@@ -90,6 +124,7 @@ static node *new_node(memtable *m, int height, size_t klen, size_t vlen)
     x->klen = (uint32_t)klen;
     x->vlen = (uint32_t)vlen;
     x->height = (uint32_t)height;
+    x->pad = 0;
     for (int i = 0; i < height; i++) atomic_init(&x->next[i], NULL);
     return x;
 }
@@ -103,25 +138,26 @@ static inline uint8_t *node_val(node *x)
     return node_key(x) + x->klen;
 }
 
-static memtable *alloc_memtable(void)
+static part_table *table_new(uint32_t cap)
 {
-    memtable *m = calloc(1, sizeof(*m));
-    if (!m) return NULL;
-    atomic_init(&m->refs, 1);
-    pthread_mutex_init(&m->rd_mu, NULL);
-    part_table *t = calloc(1, sizeof(*t) + sizeof(skiplist *) * 4);
-    if (!t) {
-        free(m);
-        return NULL;
-    }
-    t->n = 4;
-    atomic_init(&m->parts, t);
-    return m;
+    part_table *t = calloc(1, sizeof(*t) + sizeof(skiplist *) * cap);
+    if (t) t->cap = cap;
+    return t;
 }
 
 memtable *memtable_new(void)
 {
-    return alloc_memtable();
+    memtable *m = calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    part_table *t = table_new(8);
+    if (!t) {
+        free(m);
+        return NULL;
+    }
+    atomic_init(&m->refs, 1);
+    pthread_mutex_init(&m->rd_mu, NULL);
+    atomic_init(&m->parts, t);
+    return m;
 }
 
 void memtable_ref(memtable *m)
@@ -139,9 +175,12 @@ void memtable_unref(memtable *m)
         b = p;
     }
     part_table *t = atomic_load(&m->parts);
-    for (uint32_t i = 0; i < t->n; i++) free(atomic_load(&t->lists[i]));
-    free(t);
-    for (int i = 0; i < m->n_old; i++) free(m->old_parts[i]);
+    for (uint32_t i = 0; i < t->cap; i++) free(atomic_load(&t->slots[i]));
+    while (t) {
+        part_table *r = t->retired;
+        free(t);
+        t = r;
+    }
     for (int i = 0; i < m->n_rd; i++) rangedel_list_free(&m->rdels[i]);
     free(m->rdels);
     free(m->rd_parts);
@@ -149,11 +188,27 @@ void memtable_unref(memtable *m)
     free(m);
 }
 
+static inline uint32_t slot_of(uint32_t part, uint32_t cap)
+{
+    return (uint32_t)(((uint64_t)part * 0x9e3779b97f4a7c15ull) >> 40) & (cap - 1);
+}
+
 static skiplist *get_list(memtable *m, uint32_t part)
 {
     part_table *t = atomic_load_explicit(&m->parts, memory_order_acquire);
-    if (part >= t->n) return NULL;
-    return atomic_load_explicit(&t->lists[part], memory_order_acquire);
+    for (uint32_t i = slot_of(part, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        skiplist *l = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (!l || l->part == part) return l;
+    }
+}
+
+/* Writer only: puts l in a table that has a free slot. */
+static void table_put(part_table *t, skiplist *l)
+{
+    uint32_t i = slot_of(l->part, t->cap);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed)) i = (i + 1) & (t->cap - 1);
+    atomic_store_explicit(&t->slots[i], l, memory_order_release);
+    t->n++;
 }
 
 /* Writer only: finds or creates the skiplist of a partition. */
@@ -161,17 +216,17 @@ static skiplist *make_list(memtable *m, uint32_t part)
 {
     skiplist *l = get_list(m, part);
     if (l) return l;
-    part_table *t = atomic_load(&m->parts);
-    if (part >= t->n) {
-        if (m->n_old == (int)(sizeof(m->old_parts) / sizeof(m->old_parts[0]))) return NULL;
-        uint32_t n = t->n;
-        while (n <= part) n *= 2;
-        part_table *nt = calloc(1, sizeof(*nt) + sizeof(skiplist *) * n);
+    part_table *t = atomic_load_explicit(&m->parts, memory_order_relaxed);
+    if ((t->n + 1) * 2 > t->cap) { /* keep the load at most 1/2 */
+        part_table *nt = table_new(t->cap * 2);
         if (!nt) return NULL;
-        nt->n = n;
-        for (uint32_t i = 0; i < t->n; i++) atomic_init(&nt->lists[i], atomic_load(&t->lists[i]));
-        m->old_parts[m->n_old++] = t;
+        for (uint32_t i = 0; i < t->cap; i++) {
+            skiplist *x = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+            if (x) table_put(nt, x);
+        }
+        nt->retired = t;
         atomic_store_explicit(&m->parts, nt, memory_order_release);
+        charge(m, sizeof(*nt) + sizeof(skiplist *) * nt->cap);
         t = nt;
     }
     l = calloc(1, sizeof(*l));
@@ -182,20 +237,26 @@ static skiplist *make_list(memtable *m, uint32_t part)
         return NULL;
     }
     atomic_init(&l->height, 1);
-    l->rnd = 0xdeadbeef ^ part;
-    atomic_store_explicit(&t->lists[part], l, memory_order_release);
+    l->part = part;
+    l->rnd = (part * 2654435761u) ^ 0x9e3779b9u;
+    if (!l->rnd) l->rnd = 1;
+    charge(m, sizeof(*l));
+    table_put(t, l);
     return l;
 }
 
 static int random_height(skiplist *l)
 {
+    uint32_t x = l->rnd;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    l->rnd = x;
+    /* Each further level with probability 1/4: count pairs of zero bits. */
     int h = 1;
-    while (h < MAX_HEIGHT) {
-        l->rnd ^= l->rnd << 13;
-        l->rnd ^= l->rnd >> 17;
-        l->rnd ^= l->rnd << 5;
-        if ((l->rnd & 3) != 0) break;
+    while (h < MAX_HEIGHT && (x & 3) == 0) {
         h++;
+        x >>= 2;
     }
     return h;
 }
@@ -213,13 +274,15 @@ static inline int node_cmp(node *x, const void *k, size_t klen)
 /* First node >= key; fills prev[] when given. */
 static node *find_ge(skiplist *l, const void *k, size_t klen, node **prev)
 {
-    node *x = l->head;
+    node *x = l->head, *known_ge = NULL;
     int level = atomic_load_explicit(&l->height, memory_order_relaxed) - 1;
     for (;;) {
         node *n = nx(x, level);
-        if (n && node_cmp(n, k, klen) < 0) {
+        /* n == known_ge: already compared at the level above, skip the memcmp. */
+        if (n && n != known_ge && node_cmp(n, k, klen) < 0) {
             x = n;
         } else {
+            known_ge = n;
             if (prev) prev[level] = x;
             if (level == 0) return n;
             level--;
@@ -230,13 +293,31 @@ static node *find_ge(skiplist *l, const void *k, size_t klen, node **prev)
 /* Last node < key (head if none). */
 static node *find_lt(skiplist *l, const void *k, size_t klen)
 {
-    node *x = l->head;
+    node *x = l->head, *known_ge = NULL;
     int level = atomic_load_explicit(&l->height, memory_order_relaxed) - 1;
     for (;;) {
         node *n = nx(x, level);
-        if (n && node_cmp(n, k, klen) < 0) {
+        if (n && n != known_ge && node_cmp(n, k, klen) < 0) {
             x = n;
         } else {
+            known_ge = n;
+            if (level == 0) return x;
+            level--;
+        }
+    }
+}
+
+/* Last node <= key (head if none). */
+static node *find_le(skiplist *l, const void *k, size_t klen)
+{
+    node *x = l->head, *known_gt = NULL;
+    int level = atomic_load_explicit(&l->height, memory_order_relaxed) - 1;
+    for (;;) {
+        node *n = nx(x, level);
+        if (n && n != known_gt && node_cmp(n, k, klen) <= 0) {
+            x = n;
+        } else {
+            known_gt = n;
             if (level == 0) return x;
             level--;
         }
@@ -258,9 +339,21 @@ static node *find_last(skiplist *l)
     }
 }
 
+static void note_seq(memtable *m, uint64_t seq)
+{
+    uint64_t f = atomic_load_explicit(&m->first_seq, memory_order_relaxed);
+    if (f == 0 || seq < f) atomic_store_explicit(&m->first_seq, seq, memory_order_relaxed);
+    if (seq > atomic_load_explicit(&m->last_seq, memory_order_relaxed))
+        atomic_store_explicit(&m->last_seq, seq, memory_order_relaxed);
+}
+
 int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void *key, size_t klen,
                  const void *val, size_t vlen)
 {
+    assert(type == TYPE_VALUE || type == TYPE_DELETION);
+    assert(seq <= SEQ_MAX);
+    if (klen > MAX_KEY_LEN || vlen > MAX_VAL_LEN)
+        return err_set(ERR_TOOBIG, "memtable: key of %zu or value of %zu bytes", klen, vlen);
     skiplist *l = make_list(m, part);
     if (!l) return err_set(ERR_NOMEM, "memtable: out of memory");
     int h = random_height(l);
@@ -273,6 +366,8 @@ int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void 
     int cur = atomic_load_explicit(&l->height, memory_order_relaxed);
     if (h > cur) {
         for (int i = cur; i < h; i++) prev[i] = l->head;
+        /* Readers that see the new height before the links find NULL at the
+         * new levels and simply descend. */
         atomic_store_explicit(&l->height, h, memory_order_relaxed);
     }
     for (int i = 0; i < h; i++) {
@@ -280,6 +375,7 @@ int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void 
         atomic_store_explicit(&prev[i]->next[i], x, memory_order_release);
     }
     atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
+    note_seq(m, seq);
     return 0;
 }
 
@@ -288,6 +384,7 @@ int memtable_get(memtable *m, uint32_t part, const void *key, size_t klen, uint6
 {
     skiplist *l = get_list(m, part);
     if (!l) return ERR_NOTFOUND;
+    if (snap > SEQ_MAX) snap = SEQ_MAX;
     uint8_t stackbuf[256];
     uint8_t *lk = klen + IKEY_TRAILER <= sizeof(stackbuf) ? stackbuf : malloc(klen + IKEY_TRAILER);
     if (!lk) return err_set(ERR_NOMEM, "memtable: out of memory");
@@ -315,25 +412,30 @@ int memtable_add_range_del(memtable *m, uint32_t part, uint64_t seq, const void 
     int rc = 0;
     if (i == m->n_rd) {
         rangedel_list *nl = realloc(m->rdels, sizeof(*nl) * (size_t)(i + 1));
-        uint32_t *np = nl ? realloc(m->rd_parts, sizeof(*np) * (size_t)(i + 1)) : NULL;
         if (nl) m->rdels = nl;
+        uint32_t *np = nl ? realloc(m->rd_parts, sizeof(*np) * (size_t)(i + 1)) : NULL;
         if (np) m->rd_parts = np;
-        if (!nl || !np)
+        if (!nl || !np) {
             rc = err_set(ERR_NOMEM, "memtable: out of memory");
-        else {
+        } else {
             memset(&m->rdels[i], 0, sizeof(rangedel_list));
             m->rd_parts[i] = part;
             m->n_rd++;
         }
     }
     if (!rc) rc = rangedel_list_add(&m->rdels[i], start, slen, end, elen, seq);
-    if (!rc) atomic_fetch_add(&m->bytes, slen + elen + 64);
+    if (!rc) {
+        charge(m, slen + elen + RANGEDEL_OVH);
+        atomic_fetch_add(&m->n_rangedels, 1);
+        note_seq(m, seq);
+    }
     pthread_mutex_unlock(&m->rd_mu);
     return rc;
 }
 
 int memtable_range_dels(memtable *m, uint32_t part, rangedel_list *out)
 {
+    if (!atomic_load(&m->n_rangedels)) return 0;
     int rc = 0;
     pthread_mutex_lock(&m->rd_mu);
     for (int i = 0; i < m->n_rd; i++)
@@ -344,6 +446,7 @@ int memtable_range_dels(memtable *m, uint32_t part, rangedel_list *out)
 
 bool memtable_has_range_dels(memtable *m, uint32_t part)
 {
+    if (!atomic_load(&m->n_rangedels)) return false;
     bool r = false;
     pthread_mutex_lock(&m->rd_mu);
     for (int i = 0; i < m->n_rd; i++)
@@ -360,22 +463,38 @@ uint64_t memtable_entries(const memtable *m)
 {
     return atomic_load(&((memtable *)m)->entries);
 }
+uint64_t memtable_first_seq(const memtable *m)
+{
+    return atomic_load(&((memtable *)m)->first_seq);
+}
+uint64_t memtable_last_seq(const memtable *m)
+{
+    return atomic_load(&((memtable *)m)->last_seq);
+}
 
 bool memtable_empty(const memtable *m)
 {
     memtable *mm = (memtable *)m;
-    return atomic_load(&mm->entries) == 0 && mm->n_rd == 0;
+    return atomic_load(&mm->entries) == 0 && atomic_load(&mm->n_rangedels) == 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 int memtable_partitions(memtable *m, uint32_t *ids, int max)
 {
-    part_table *t = atomic_load(&m->parts);
+    part_table *t = atomic_load_explicit(&m->parts, memory_order_acquire);
     int n = 0;
-    for (uint32_t i = 0; i < t->n; i++)
-        if (atomic_load(&t->lists[i])) {
-            if (n < max) ids[n] = i;
-            n++;
-        }
+    for (uint32_t i = 0; i < t->cap; i++) {
+        skiplist *l = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (!l) continue;
+        if (n < max) ids[n] = l->part;
+        n++;
+    }
+    if (n <= max) qsort(ids, (size_t)n, sizeof(*ids), cmp_u32);
     return n;
 }
 
@@ -383,9 +502,17 @@ int memtable_partitions(memtable *m, uint32_t *ids, int max)
 typedef struct mt_iter {
     ikiter base;
     memtable *m;
-    skiplist *l; /* NULL: empty partition */
+    uint32_t part;
+    skiplist *l; /* NULL until the partition exists */
     node *cur;
 } mt_iter;
+
+/* The partition's list, looked up again while it does not exist yet. */
+static skiplist *it_list(mt_iter *i)
+{
+    if (!i->l) i->l = get_list(i->m, i->part);
+    return i->l;
+}
 
 static bool mi_valid(ikiter *it)
 {
@@ -394,40 +521,39 @@ static bool mi_valid(ikiter *it)
 static void mi_seek_first(ikiter *it)
 {
     mt_iter *i = (mt_iter *)it;
-    i->cur = i->l ? nx(i->l->head, 0) : NULL;
+    i->cur = it_list(i) ? nx(i->l->head, 0) : NULL;
 }
 static void mi_seek_last(ikiter *it)
 {
     mt_iter *i = (mt_iter *)it;
-    if (!i->l) return;
+    i->cur = NULL;
+    if (!it_list(i)) return;
     node *x = find_last(i->l);
     i->cur = x == i->l->head ? NULL : x;
 }
 static void mi_seek(ikiter *it, const void *k, size_t n)
 {
     mt_iter *i = (mt_iter *)it;
-    i->cur = i->l ? find_ge(i->l, k, n, NULL) : NULL;
+    i->cur = it_list(i) ? find_ge(i->l, k, n, NULL) : NULL;
 }
 static void mi_seek_for_prev(ikiter *it, const void *k, size_t n)
 {
     mt_iter *i = (mt_iter *)it;
-    if (!i->l) return;
-    node *x = find_ge(i->l, k, n, NULL);
-    if (x && node_cmp(x, k, n) == 0) {
-        i->cur = x;
-        return;
-    }
-    x = find_lt(i->l, k, n);
+    i->cur = NULL;
+    if (!it_list(i)) return;
+    node *x = find_le(i->l, k, n);
     i->cur = x == i->l->head ? NULL : x;
 }
 static void mi_next(ikiter *it)
 {
     mt_iter *i = (mt_iter *)it;
+    assert(i->cur);
     i->cur = nx(i->cur, 0);
 }
 static void mi_prev(ikiter *it)
 {
     mt_iter *i = (mt_iter *)it;
+    assert(i->cur);
     node *x = find_lt(i->l, node_key(i->cur), i->cur->klen);
     i->cur = x == i->l->head ? NULL : x;
 }
@@ -471,10 +597,14 @@ static const ikiter_ops mt_iter_ops = {
 ikiter *memtable_iter(memtable *m, uint32_t part)
 {
     mt_iter *i = calloc(1, sizeof(*i));
-    if (!i) return NULL;
+    if (!i) {
+        err_set(ERR_NOMEM, "memtable: out of memory");
+        return NULL;
+    }
     i->base.ops = &mt_iter_ops;
     memtable_ref(m);
     i->m = m;
+    i->part = part;
     i->l = get_list(m, part);
     return &i->base;
 }

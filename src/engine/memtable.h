@@ -33,11 +33,16 @@ ikiter *memtable_iter(memtable *m, uint32_t part);
 int memtable_range_dels(memtable *m, uint32_t part, rangedel_list *out);
 /* True if the partition has any range tombstone in this memtable. */
 bool memtable_has_range_dels(memtable *m, uint32_t part);
-/* Memory used (arena bytes). */
+/* Memory used by entries (arena bytes handed out, incl. node overhead and
+ * block tails left unused) plus range tombstones; at most one arena block
+ * (1 MiB) less than what is allocated. */
 size_t memtable_bytes(const memtable *m);
 bool memtable_empty(const memtable *m);
 /* Fills ids with the partitions holding data (up to max); returns the count. */
 int memtable_partitions(memtable *m, uint32_t *ids, int max);
 uint64_t memtable_entries(const memtable *m);
+/* Smallest and largest sequence added (points and range tombstones); 0 if empty. */
+uint64_t memtable_first_seq(const memtable *m);
+uint64_t memtable_last_seq(const memtable *m);
 
 #endif

@@ -13,6 +13,7 @@ int rangedel_list_add(rangedel_list *l, const void *start, size_t slen, const vo
                       size_t elen, uint64_t seq)
 {
     if (l->n == l->cap) {
+        if (l->cap > (1 << 29)) return err_set(ERR_TOOBIG, "range tombstones: too many");
         int cap = l->cap ? l->cap * 2 : 4;
         rangedel *nv = realloc(l->v, sizeof(*nv) * (size_t)cap);
         if (!nv) return err_set(ERR_NOMEM, "range tombstones: out of memory");
@@ -38,7 +39,8 @@ int rangedel_list_add(rangedel_list *l, const void *start, size_t slen, const vo
 
 int rangedel_list_append(rangedel_list *dst, const rangedel_list *src)
 {
-    for (int i = 0; i < src->n; i++) {
+    int n = src->n; /* src may be dst: copy only what was there */
+    for (int i = 0; i < n; i++) {
         const rangedel *t = &src->v[i];
         int rc = rangedel_list_add(dst, t->start, t->slen, t->end, t->elen, t->seq);
         if (rc) return rc;

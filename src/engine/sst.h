@@ -67,7 +67,12 @@ int sst_reader_get(sst_reader *r, const void *ukey, size_t klen, uint64_t snap, 
                    uint64_t *seq, void **val, size_t *vlen);
 /* True if the bloom filter says ukey may be present. */
 bool sst_reader_may_contain(sst_reader *r, const void *ukey, size_t klen);
+/* Two-level iterator (index -> data blocks); it holds a reference on r, so
+ * r may be closed before the iterator is destroyed. NULL if out of memory. */
 ikiter *sst_reader_iter(sst_reader *r, bool fill_cache);
+/* Whether data blocks read later have their CRC checked (default true; the
+ * footer and the pinned meta blocks are always checked at open). */
+void sst_reader_set_verify(sst_reader *r, bool verify);
 const rangedel_list *sst_reader_range_dels(sst_reader *r);
 const sst_props *sst_reader_props(sst_reader *r);
 uint64_t sst_reader_bloom_useful(sst_reader *r);

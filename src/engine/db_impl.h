@@ -1,0 +1,131 @@
+/* Internal state of an open database, shared by db*.c (engine layer only).
+ *
+ * Locking: `mu` guards everything below it except where a field says
+ * otherwise. The write leader (head of the writer queue) owns the WAL
+ * writer and inserts into `mem` without holding mu; only the leader
+ * switches memtables, so an insert never lands in a memtable that is being
+ * flushed. Readers take mu briefly to pin mem, imms and the version.
+ *
+ * Background threads: one flushes immutable memtables (oldest first), one
+ * runs compactions; a third syncs the WAL every wal_sync_interval_ms. */
+#ifndef STRATA_ENGINE_DB_IMPL_H
+#define STRATA_ENGINE_DB_IMPL_H
+
+#include "engine/cache.h"
+#include "engine/compaction.h"
+#include "engine/logfile.h"
+#include "engine/memtable.h"
+#include "engine/tablecache.h"
+#include "engine/version.h"
+#include "strata/engine.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define DB_MAX_IMM 64
+
+typedef struct writer {
+    strata_batch *b; /* NULL for a sync or flush request */
+    int durability;
+    bool no_slowdown;
+    bool force_switch; /* strata_flush: switch the memtable */
+    bool check_parts;  /* uses partitions other than 0 (which always exists) */
+    bool done;
+    int rc;
+    char errmsg[256];
+    uint64_t seq;
+    pthread_cond_t cv;
+    struct writer *next;
+} writer;
+
+typedef struct wal_seg {
+    uint64_t number;
+    uint64_t first_seq; /* 0 while empty */
+    uint64_t bytes;
+    uint64_t created_us;
+} wal_seg;
+
+typedef struct imm_entry {
+    memtable *m;
+    uint64_t log_number; /* first WAL segment holding its data */
+    uint64_t last_seq;
+    uint64_t ticket;
+} imm_entry;
+
+struct strata_snapshot {
+    uint64_t seq;
+    struct strata_snapshot *prev, *next;
+};
+
+struct strata_db {
+    strata_options o;
+    env_t *env;
+    char *dir;
+    env_file *lock;
+    block_cache *bc;
+    table_cache *tc;
+    compaction_picker *picker;
+    compaction_limits lim;
+
+    pthread_mutex_t mu;
+    pthread_cond_t bg_cv;   /* work for the background threads */
+    pthread_cond_t done_cv; /* a flush or compaction finished */
+    version_set *vs;
+    memtable *mem;
+    uint64_t mem_log; /* first WAL segment of mem */
+    imm_entry imm[DB_MAX_IMM];
+    int nimm;
+    uint64_t switches, flushed_tickets;
+
+    /* WAL: owned by the write leader; the list is guarded by mu. */
+    logw *wal;
+    uint64_t wal_number;
+    wal_seg *segs;
+    int nsegs, csegs;
+    logw *old_wal;      /* previous segment, handed to the OS but not yet synced */
+    bool wal_dir_dirty; /* the directory entry of `wal` is not yet durable */
+
+    writer *wq_head, *wq_tail;
+    uint64_t last_seq_alloc; /* leader only */
+    _Atomic uint64_t visible_seq;
+
+    struct strata_snapshot snaps; /* sentinel of a list sorted by seq */
+    int nsnaps;
+
+    pthread_t flush_thr, compact_thr, sync_thr;
+    bool threads_started, sync_started;
+    bool shutting_down;
+    bool flush_running, compact_running;
+    int manual_compactions; /* compact_range in progress: the thread pauses */
+    int flush_error;        /* last flush failed with this (retrying) */
+    int compact_error;
+    char bg_errmsg[256];
+    int fatal; /* ERR_CLOSED-like sticky error: writes refused */
+    int l0_max;
+    uint64_t pending_bytes;
+
+    /* statistics (mu, or atomics where noted) */
+    _Atomic uint64_t user_bytes, wal_bytes, syncs, sync_writes;
+    _Atomic uint64_t stall_count, stall_micros, stopped_count;
+    uint64_t flush_bytes, comp_read, comp_written, flushes, compactions;
+};
+
+/* db.c */
+int db__fail(strata_db *db, int rc);
+uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
+void db__install_stats(strata_db *db);         /* mu held, after a version change */
+int db__new_wal(strata_db *db);                /* mu held, leader or open */
+int db__wal_sync_prefix(strata_db *db);        /* leader or close */
+void db__wal_retention(strata_db *db);         /* mu held */
+/* db_write.c */
+int db__request_switch(strata_db *db, uint64_t *ticket);
+/* db_bg.c */
+int db__start_threads(strata_db *db);
+void db__stop_threads(strata_db *db);
+int db__flush_memtable(strata_db *db, memtable *m, uint64_t last_seq, uint64_t log_number);
+int db__write_l0(strata_db *db, memtable *m, version_edit *e);
+/* db_read.c */
+void db__pin(strata_db *db, memtable **mem, imm_entry *imms, int *nimm, version **v);
+void db__unpin(memtable *mem, imm_entry *imms, int nimm, version *v);
+
+#endif
