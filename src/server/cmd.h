@@ -151,4 +151,16 @@ int cmd_register_info(const char *section, cmd_info_fn fn);
 typedef void (*cmd_cron_fn)(uint64_t budget_us);
 int cmd_register_cron(cmd_cron_fn fn);
 
+/* ---- Engine lifecycle hooks (optional; set by the binary) ---- */
+/* configure runs on the options before strata_open (compaction filter,
+ * partitions-related options); opened runs once the engine is open (a
+ * negative return aborts start-up with that error); closing runs before
+ * strata_close. Any of them may be NULL. */
+typedef struct cmd_engine_hooks {
+    void (*configure)(strata_options *o);
+    int (*opened)(strata_db *db);
+    void (*closing)(strata_db *db);
+} cmd_engine_hooks;
+int cmd_register_engine_hooks(const cmd_engine_hooks *hooks);
+
 #endif

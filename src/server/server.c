@@ -44,7 +44,7 @@
 
 /* The engine is linked once include/strata/engine.h has an implementation. */
 #ifndef SRV_WITH_ENGINE
-#define SRV_WITH_ENGINE 0
+#define SRV_WITH_ENGINE 1
 #endif
 
 #define STRATA_VERSION "7.0.0"
@@ -256,6 +256,14 @@ int cmd_register_info(const char *section, cmd_info_fn fn)
     if (srv.ninfos >= (int)(sizeof(srv.infos) / sizeof(srv.infos[0]))) return ERR_NOMEM;
     snprintf(srv.infos[srv.ninfos].name, sizeof(srv.infos[0].name), "%s", section);
     srv.infos[srv.ninfos++].fn = fn;
+    return 0;
+}
+
+int cmd_register_engine_hooks(const cmd_engine_hooks *hooks)
+{
+    if (srv.nengine_hooks >= (int)(sizeof(srv.engine_hooks) / sizeof(srv.engine_hooks[0])))
+        return ERR_NOMEM;
+    srv.engine_hooks[srv.nengine_hooks++] = hooks;
     return 0;
 }
 
@@ -1564,9 +1572,14 @@ int srv_start(void)
     strata_options_init(&o);
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
+    for (int i = 0; i < srv.nengine_hooks; i++)
+        if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
     if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
                        strata_errmsg());
+    for (int i = 0; i < srv.nengine_hooks; i++)
+        if (srv.engine_hooks[i]->opened && (rc = srv.engine_hooks[i]->opened(srv.engine)))
+            return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
 #endif
     srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
@@ -1593,6 +1606,8 @@ void srv_stop(void)
     if (srv.metrics_fd >= 0) close(srv.metrics_fd);
 #if SRV_WITH_ENGINE
     if (srv.engine) {
+        for (int i = 0; i < srv.nengine_hooks; i++)
+            if (srv.engine_hooks[i]->closing) srv.engine_hooks[i]->closing(srv.engine);
         strata_sync(srv.engine);
         strata_close(srv.engine);
         srv.engine = NULL;

@@ -182,6 +182,8 @@ typedef struct srv_state {
     latency_event latency[8];
     int nlatency;
     /* hooks */
+    const cmd_engine_hooks *engine_hooks[8];
+    int nengine_hooks;
     cmd_cron_fn crons[8];
     int ncrons;
     struct {
