@@ -145,6 +145,11 @@ typedef void (*cmd_info_append)(void *buf, const char *text, size_t len);
 typedef void (*cmd_info_fn)(void *buf, cmd_info_append append);
 int cmd_register_info(const char *section, cmd_info_fn fn);
 
+/* Called after every commit attempt of a non-empty batch, with 1 when it was
+ * applied and 0 when it was discarded (engine error or write stall). */
+typedef void (*cmd_commit_fn)(int committed);
+int cmd_register_commit_hook(cmd_commit_fn fn);
+
 /* ---- Lifecycle hooks (optional; set by the binary) ---- */
 /* Called on the loop thread about every 100 ms (active expiry and the like);
  * gets a time budget in microseconds. */
