@@ -82,7 +82,8 @@ struct strata_db {
     uint64_t wal_number;
     wal_seg *segs;
     int nsegs, csegs;
-    bool wal_dirty; /* written since the last sync (leader only) */
+    logw *old_wal;      /* previous segment, handed to the OS but not yet synced */
+    bool wal_dir_dirty; /* the directory entry of `wal` is not yet durable */
 
     writer *wq_head, *wq_tail;
     uint64_t last_seq_alloc; /* leader only */
@@ -114,6 +115,7 @@ int db__fail(strata_db *db, int rc);
 uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
 void db__install_stats(strata_db *db);         /* mu held, after a version change */
 int db__new_wal(strata_db *db);                /* mu held, leader or open */
+int db__wal_sync_prefix(strata_db *db);        /* leader or close */
 void db__wal_retention(strata_db *db);         /* mu held */
 /* db_write.c */
 int db__request_switch(strata_db *db, uint64_t *ticket);

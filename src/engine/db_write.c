@@ -189,6 +189,7 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
         if (w == last) break;
     }
     if (!rc && durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
+    if (!rc && durability >= STRATA_DUR_SYNC) rc = db__wal_sync_prefix(db);
     if (!rc && durability >= STRATA_DUR_SYNC) rc = logw_sync(db->wal);
     if (rc) {
         /* Nothing of the group may survive: cut the segment back. Buffered

@@ -487,9 +487,13 @@ int version_set_apply(version_set *vs, version_edit *e)
         e->has_next_file = true;
         e->next_file = vs->next_file;
     }
+    /* New files must be in the directory for good before the manifest
+     * names them. */
+    int rc = e->nadds ? env_sync_dir(vs->env, vs->dir) : 0;
+    if (rc) return rc;
     /* Build first so a failure leaves nothing on disk; mark nothing yet. */
     version *nv = NULL;
-    int rc = build_version(vs, vs->current, e, false, &nv);
+    rc = build_version(vs, vs->current, e, false, &nv);
     if (rc) return rc;
     rc = write_record(vs->manifest, e);
     if (rc) {

@@ -1163,7 +1163,7 @@ static const cmd_def command_subs[] = {
     {"command|docs", -2, CONN, 0, 0, 0, command_docs_cmd, "server",
      "Returns documentary information about one, multiple or all commands.", "7.0.0",
      "O(N) where N is the number of commands to look up"},
-    {"command|getkeys", -3, CONN, 0, 0, 0, command_getkeys_cmd, "server",
+    {"command|getkeys", -4, CONN, 0, 0, 0, command_getkeys_cmd, "server",
      "Extracts the key names from an arbitrary command.", "2.8.13",
      "O(N) where N is the number of arguments to the command"},
     {"command|list", -2, CONN, 0, 0, 0, command_list_cmd, "server",

@@ -92,5 +92,6 @@ int srv__apply_logging(void);
 int srv__apply_maxclients(void);
 /* Set by the replication layer: applies a changed replicaof (NULL until then). */
 extern int (*config_replicaof_hook)(void);
+int srv__apply_hz(void);
 
 #endif

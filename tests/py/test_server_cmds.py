@@ -27,7 +27,7 @@ def test_command_count_info_docs_getkeys(strata):
     assert d[b"group"] == b"connection"
     assert r.execute_command("COMMAND", "GETKEYS", "WATCH", "a", "b") == [b"a", b"b"]
     with pytest.raises(redis.ResponseError) as e:
-        r.execute_command("COMMAND", "GETKEYS", "PING")
+        r.execute_command("COMMAND", "GETKEYS", "PING", "x")
     assert "has no key arguments" in str(e.value)
     with pytest.raises(redis.ResponseError) as e:
         r.execute_command("COMMAND", "GETKEYS", "NOSUCH", "x")
