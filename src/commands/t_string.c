@@ -893,6 +893,266 @@ done:
     free(out);
 }
 
+/* ---- BITFIELD ---- */
+
+enum { BF_GET, BF_SET, BF_INCRBY };
+enum { OV_WRAP, OV_SAT, OV_FAIL };
+
+typedef struct bfop {
+    int op, sign, bits, ov;
+    uint64_t off;
+    long long v;
+} bfop;
+
+static uint64_t bf_get_u(const uint8_t *p, uint64_t off, int bits)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bits; i++, off++) v = (v << 1) | ((p[off >> 3] >> (7 - (off & 7))) & 1);
+    return v;
+}
+
+static int64_t bf_get_s(const uint8_t *p, uint64_t off, int bits)
+{
+    uint64_t u = bf_get_u(p, off, bits);
+    if (bits < 64 && (u & (1ull << (bits - 1)))) u |= ~0ull << bits; /* sign-extend */
+    return (int64_t)u;
+}
+
+static void bf_set(uint8_t *p, uint64_t off, int bits, uint64_t v)
+{
+    for (int i = bits - 1; i >= 0; i--, off++) {
+        int b = (int)((v >> i) & 1);
+        int sh = 7 - (int)(off & 7);
+        p[off >> 3] = (uint8_t)((p[off >> 3] & ~(1 << sh)) | (b << sh));
+    }
+}
+
+/* Overflow of value + incr in a signed field: 0 none, else *limit gets the
+ * wrapped or saturated result (Redis's rules). */
+static int bf_over_s(int64_t value, int64_t incr, int bits, int ov, int64_t *limit)
+{
+    int64_t max = bits == 64 ? INT64_MAX : (int64_t)((1ull << (bits - 1)) - 1);
+    int64_t min = -max - 1;
+    int r = 0;
+    if (value > max || (bits != 64 && incr > max - value) ||
+        (value >= 0 && incr > 0 && incr > max - value))
+        r = 1;
+    else if (value < min || (bits != 64 && incr < min - value) ||
+             (value < 0 && incr < 0 && incr < min - value))
+        r = -1;
+    if (!r) return 0;
+    if (ov == OV_SAT) {
+        *limit = r > 0 ? max : min;
+    } else {
+        uint64_t c = (uint64_t)value + (uint64_t)incr;
+        if (bits < 64) {
+            uint64_t mask = ~0ull << bits;
+            c = (c & (1ull << (bits - 1))) ? (c | mask) : (c & ~mask);
+        }
+        *limit = (int64_t)c;
+    }
+    return r;
+}
+
+static int bf_over_u(uint64_t value, int64_t incr, int bits, int ov, uint64_t *limit)
+{
+    uint64_t max = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+    int64_t maxincr = (int64_t)(max - value), minincr = -(int64_t)value;
+    int r = 0;
+    if (value > max || (incr > 0 && incr > maxincr))
+        r = 1;
+    else if (incr < 0 && incr < minincr)
+        r = -1;
+    if (!r) return 0;
+    if (ov == OV_SAT)
+        *limit = r > 0 ? max : 0;
+    else
+        *limit = (value + (uint64_t)incr) & ~(~0ull << bits);
+    return r;
+}
+
+static int bf_type(srv_client *c, int i, int *sign, int *bits)
+{
+    size_t n;
+    const char *p = arg(c, i, &n);
+    long long b;
+    if (n >= 2 && (p[0] == 'i' || p[0] == 'I' || p[0] == 'u' || p[0] == 'U') &&
+        cmds__str2ll(p + 1, n - 1, &b)) {
+        *sign = p[0] == 'i' || p[0] == 'I';
+        if (b >= 1 && ((*sign && b <= 64) || (!*sign && b <= 63))) {
+            *bits = (int)b;
+            return 0;
+        }
+    }
+    reply_error(c, "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not "
+                   "supported but i64 is.");
+    return -1;
+}
+
+static int bf_offset(srv_client *c, int i, int bits, uint64_t *out)
+{
+    size_t n;
+    const char *p = arg(c, i, &n);
+    int hash = n && p[0] == '#';
+    long long v;
+    if (!cmds__str2ll(p + hash, n - (size_t)hash, &v) ||
+        (hash && (v > LLONG_MAX / bits || v < LLONG_MIN / bits))) {
+        reply_error(c, "ERR bit offset is not an integer or out of range");
+        return -1;
+    }
+    if (hash) v *= bits;
+    if (v < 0 || (v >> 3) >= MAX_STRING) {
+        reply_error(c, "ERR bit offset is not an integer or out of range");
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static void bitfield_generic(srv_client *c, int ro_cmd)
+{
+    int argc = cmd_argc(c), ov = OV_WRAP, readonly = 1, nops = 0;
+    bfop *ops = calloc((size_t)argc, sizeof(*ops));
+    uint8_t *buf = NULL;
+    ks_meta m;
+    int have_m = 0;
+    uint64_t top = 0; /* highest bit a write reaches */
+    if (!ops) {
+        cmds__reply_ks_error(c, ERR_NOMEM);
+        return;
+    }
+    for (int j = 2; j < argc; j++) {
+        int rem = argc - j - 1, op;
+        if (cmd_arg_is(c, j, "get") && rem >= 2) {
+            op = BF_GET;
+        } else if (cmd_arg_is(c, j, "set") && rem >= 3) {
+            op = BF_SET;
+        } else if (cmd_arg_is(c, j, "incrby") && rem >= 3) {
+            op = BF_INCRBY;
+        } else if (cmd_arg_is(c, j, "overflow") && rem >= 1) {
+            j++;
+            if (cmd_arg_is(c, j, "wrap"))
+                ov = OV_WRAP;
+            else if (cmd_arg_is(c, j, "sat"))
+                ov = OV_SAT;
+            else if (cmd_arg_is(c, j, "fail"))
+                ov = OV_FAIL;
+            else {
+                reply_error(c, "ERR Invalid OVERFLOW type specified");
+                goto done;
+            }
+            continue;
+        } else {
+            reply_error_syntax(c);
+            goto done;
+        }
+        bfop *o = &ops[nops];
+        o->op = op;
+        o->ov = ov;
+        if (bf_type(c, j + 1, &o->sign, &o->bits) || bf_offset(c, j + 2, o->bits, &o->off))
+            goto done;
+        if (op != BF_GET) {
+            readonly = 0;
+            if (top < o->off + (uint64_t)o->bits - 1) top = o->off + (uint64_t)o->bits - 1;
+            if (cmd_arg_ll_or_reply(c, j + 3, &o->v)) goto done;
+        }
+        nops++;
+        j += op == BF_GET ? 2 : 3;
+    }
+    if (!readonly && ro_cmd) {
+        reply_error(c, "ERR BITFIELD_RO only supports the GET subcommand");
+        goto done;
+    }
+    if (cmds__lookup_type(c, 1, KS_STRING, &m)) goto done;
+    have_m = 1;
+    size_t cur = m.exists ? m.vlen : 0, n = cur;
+    if (!readonly && (size_t)(top >> 3) + 1 > n) n = (size_t)(top >> 3) + 1;
+    /* Zero padding past the end keeps every read inside the buffer (9 spare bytes). */
+    buf = calloc(1, n + 9);
+    if (!buf) {
+        cmds__reply_ks_error(c, ERR_NOMEM);
+        goto done;
+    }
+    if (cur) memcpy(buf, m.val, cur);
+    size_t readable = readonly ? cur : n;
+    reply_array(c, nops);
+    for (int i = 0; i < nops; i++) {
+        bfop *o = &ops[i];
+        if (o->op == BF_GET) {
+            /* Reads past the end see zeros (the buffer is padded, but a read may start beyond it). */
+            if ((o->off >> 3) >= readable) {
+                reply_int(c, 0);
+            } else if (o->sign) {
+                reply_int(c, bf_get_s(buf, o->off, o->bits));
+            } else {
+                reply_int(c, (long long)bf_get_u(buf, o->off, o->bits));
+            }
+            continue;
+        }
+        if (o->sign) {
+            int64_t old = bf_get_s(buf, o->off, o->bits), nv, lim = 0, ret;
+            int over;
+            if (o->op == BF_INCRBY) {
+                over = bf_over_s(old, o->v, o->bits, o->ov, &lim);
+                nv = over ? lim : old + o->v;
+                ret = nv;
+            } else {
+                nv = o->v;
+                over = bf_over_s(nv, 0, o->bits, o->ov, &lim);
+                if (over) nv = lim;
+                ret = old;
+            }
+            if (over && o->ov == OV_FAIL) {
+                reply_null(c);
+            } else {
+                reply_int(c, ret);
+                bf_set(buf, o->off, o->bits, (uint64_t)nv);
+            }
+        } else {
+            uint64_t old = bf_get_u(buf, o->off, o->bits), nv, lim = 0, ret;
+            int over;
+            if (o->op == BF_INCRBY) {
+                over = bf_over_u(old, o->v, o->bits, o->ov, &lim);
+                nv = over ? lim : old + (uint64_t)o->v;
+                ret = nv;
+            } else {
+                nv = (uint64_t)o->v;
+                over = bf_over_u(nv, 0, o->bits, o->ov, &lim);
+                if (over) nv = lim;
+                ret = old;
+            }
+            if (over && o->ov == OV_FAIL) {
+                reply_null(c);
+            } else {
+                reply_int(c, (long long)ret);
+                bf_set(buf, o->off, o->bits, nv);
+            }
+        }
+    }
+    if (!readonly) {
+        /* Like Redis, a write grows (or creates) the string even when every write failed. */
+        size_t kl;
+        const char *k = arg(c, 1, &kl);
+        if (ks_set_string(cmds__tx(c), cmd_db(c), k, kl, &m, buf, n, m.exists ? m.expire_ms : 0) ==
+            0)
+            cmd_stat_dirty(1);
+    }
+done:
+    if (have_m) ks_meta_release(&m);
+    free(ops);
+    free(buf);
+}
+
+static void bitfield_cmd(srv_client *c)
+{
+    bitfield_generic(c, 0);
+}
+
+static void bitfield_ro_cmd(srv_client *c)
+{
+    bitfield_generic(c, 1);
+}
+
 const cmd_def string_commands[] = {
     {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, get_cmd, "string",
      "Returns the string value of a key.", "1.0.0", "O(1)"},
@@ -964,5 +1224,11 @@ const cmd_def string_commands[] = {
      "Finds the first set (1) or clear (0) bit in a string.", "2.8.7", "O(N)"},
     {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, bitop_cmd, "bitmap",
      "Performs bitwise operations on multiple strings, and stores the result.", "2.6.0", "O(N)"},
+    {"bitfield", -2, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, bitfield_cmd, "bitmap",
+     "Performs arbitrary bitfield integer operations on strings.", "3.2.0",
+     "O(1) for each subcommand specified"},
+    {"bitfield_ro", -2, CMD_READONLY | CMD_FAST, 1, 1, 1, bitfield_ro_cmd, "bitmap",
+     "Performs arbitrary read-only bitfield integer operations on strings.", "6.0.0",
+     "O(1) for each subcommand specified"},
     {0},
 };

@@ -24,7 +24,7 @@ def idx(r):
 
 
 def gen(r):
-    c = r.randrange(40)
+    c = r.randrange(41)
     if c == 0:
         opts = []
         for o in r.sample([b"NX", b"XX", b"GET", b"KEEPTTL", b"EX", b"PX", b"EXAT", b"PXAT"],
@@ -154,6 +154,19 @@ def gen(r):
         return [b"GET", k(r)]
     if c == 37:
         return [b"STRLEN", k(r)]
+    if c == 39:
+        a = [r.choice([b"BITFIELD", b"BITFIELD", b"BITFIELD_RO"]), k(r)]
+        for _ in range(r.randrange(1, 4)):
+            op = r.choice([b"GET", b"SET", b"INCRBY", b"OVERFLOW"])
+            if op == b"OVERFLOW":
+                a += [op, r.choice([b"WRAP", b"SAT", b"FAIL", b"BAD"])]
+                continue
+            t = r.choice([b"u8", b"i8", b"u1", b"i64", b"u63", b"i5", b"u64", b"x3", b"i0"])
+            off = r.choice([b"0", b"3", b"#1", b"#2", b"100", b"-1", b"x"])
+            a += [op, t, off]
+            if op != b"GET":
+                a.append(r.choice([b"1", b"-1", b"127", b"200", b"-200", b"9223372036854775807", b"x"]))
+        return a
     if c == 38 and r.random() < 0.05:
         return [r.choice([b"FLUSHDB", b"FLUSHALL"])]
     return [b"MGET", k(r), k(r)]
