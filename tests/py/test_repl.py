@@ -572,3 +572,96 @@ def test_old_primary_with_diverged_history_full_syncs(nodes):
     in_sync(r2, r)
     assert r2.info()["sync_partial_ok"] == partial0 + 1
     same_digest(r2, r)
+
+
+def read_line(s):
+    out = b""
+    while not out.endswith(b"\r\n"):
+        ch = s.recv(1)
+        assert ch, "closed after %r" % out
+        out += ch
+    return out[:-2]
+
+
+def read_frame(s):
+    from conftest import read_exact
+    h = read_exact(s, 9, timeout=20)
+    n = struct.unpack("<I", h[1:5])[0]
+    body = read_exact(s, n, timeout=20) if n else b""
+    assert frame(chr(h[0]), body) == h + body, "frame checksum"
+    return chr(h[0]), body
+
+
+def test_primary_stream_format_seen_by_a_fake_replica(nodes):
+    p = nodes()
+    c = p.c()
+    c.set("a", "1")
+    c.hset("h", "f", "v")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=20)
+    s.sendall(b"REPLCONF listening-port 1234\r\nREPLCONF capa strata1\r\nPSYNC ? -1\r\n")
+    assert read_line(s) == b"+OK" and read_line(s) == b"+OK"
+    line = read_line(s).split()
+    assert line[0] == b"+FULLRESYNC" and len(line[1]) == 40
+    seq = int(line[2])
+    assert seq == p.info()["master_repl_offset"]
+    files, cur, data = {}, None, b""
+    while True:
+        t, body = read_frame(s)
+        if t == "F":
+            cur, size, data = body[8:].decode(), struct.unpack("<Q", body[:8])[0], b""
+        elif t == "D":
+            data += body
+        elif t == "E":
+            crc, size2 = struct.unpack("<IQ", body)
+            assert crc == crc32c(data) and size2 == len(data) == size
+            files[cur] = data
+        elif t == "S":
+            sseq, nfiles = struct.unpack("<QI", body)
+            assert sseq == seq and nfiles == len(files)
+            break
+        else:
+            assert t == "P"
+    assert "CURRENT" in files and any(f.startswith("MANIFEST-") for f in files)
+    c.set("b", "2")
+    while True:
+        t, body = read_frame(s)
+        if t == "B":
+            bseq = struct.unpack("<Q", body[:8])[0]
+            assert bseq == seq + 1
+            assert struct.unpack("<Q", body[8:16])[0] == bseq  # the engine batch header
+            assert b"b" in body[20:] and b"2" in body[20:]
+            break
+    s.sendall(b"REPLCONF ACK %d\r\n" % (bseq,))
+    wait_until(lambda: p.info().get("slave0", {}).get("offset") == bseq, what="ack")
+    assert p.info()["slave0"]["port"] == 1234
+    s.close()
+
+
+def test_interrupted_install_is_finished_at_start(nodes):
+    p = nodes()
+    for i in range(100):
+        p.c().set("k%d" % i, i)
+    assert p.stop() == 0
+    r = nodes()
+    r.c().set("junk", "replaced by the install")
+    assert r.stop() == 0
+    # a complete snapshot in repl-sync.ready, as the replica leaves it right
+    # before installing: the primary's files and the meta file naming its id
+    ready = os.path.join(r.dir, "repl-sync.ready")
+    os.mkdir(ready)
+    for f in os.listdir(p.dir):
+        if f == "CURRENT" or f.startswith("MANIFEST-") or f.endswith(".sst") or \
+                (f.endswith(".log") and f[:-4].isdigit()):
+            shutil.copy(os.path.join(p.dir, f), os.path.join(ready, f))
+    meta = open(os.path.join(p.dir, "replication.meta")).read()
+    with open(os.path.join(ready, "replication.meta"), "w") as f:
+        f.write(meta.replace("role master", "role replica"))
+    # the crash happened half-way through the install: no CURRENT yet
+    os.unlink(os.path.join(r.dir, "CURRENT"))
+    p.start()
+    r.start("--replicaof", "127.0.0.1 %d" % p.port)
+    assert not os.path.exists(ready)
+    in_sync(p, r)
+    assert r.c().get("junk") is None and r.c().dbsize() == 100
+    assert p.info()["sync_partial_ok"] == 1 and p.info()["sync_full"] == 0
+    same_digest(p, r)
