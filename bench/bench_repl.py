@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import redis
@@ -121,44 +120,41 @@ def fullsync(kind):
         p.stop()
 
 
+def _writer(port, rate, secs):
+    c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=60)
+    batch = max(1, rate // 1000)  # one pipeline per millisecond
+    end = time.perf_counter() + secs
+    next_t = time.perf_counter()
+    while time.perf_counter() < end:
+        pl = c.pipeline(transaction=False)
+        for i in range(batch):
+            pl.set("k%d" % i, "x" * 100)
+        pl.set("ts", str(time.time_ns()))
+        pl.execute()
+        next_t += 0.001
+        d = next_t - time.perf_counter()
+        if d > 0:
+            time.sleep(d)
+
+
 def lag(kind):
+    """The writer runs in its own process so that the reader's timing is not
+    skewed by the writer holding the interpreter."""
+    import multiprocessing
     p = Proc(kind)
     r = replica_of(kind, p)
     try:
         wait_synced(r, 0)
-        stop = threading.Event()
+        w = multiprocessing.Process(target=_writer, args=(p.port, RATE, SECS))
+        w.start()
+        c = r.c()
         lags = []
-
-        def writer():
-            c = p.c()
-            batch = max(1, RATE // 1000)  # one pipeline per millisecond
-            next_t = time.perf_counter()
-            while not stop.is_set():
-                pl = c.pipeline(transaction=False)
-                for i in range(batch):
-                    pl.set("k%d" % i, "x" * 100)
-                pl.set("ts", str(time.time_ns()))
-                pl.execute()
-                next_t += 0.001
-                d = next_t - time.perf_counter()
-                if d > 0:
-                    time.sleep(d)
-
-        def reader():
-            c = r.c()
-            while not stop.is_set():
-                v = c.get("ts")
-                now = time.time_ns()
-                if v:
-                    lags.append((now - int(v)) / 1e6)
-
-        ts = [threading.Thread(target=writer), threading.Thread(target=reader)]
-        for t in ts:
-            t.start()
-        time.sleep(SECS)
-        stop.set()
-        for t in ts:
-            t.join()
+        while w.is_alive():
+            v = c.get("ts")
+            now = time.time_ns()
+            if v:
+                lags.append((now - int(v)) / 1e6)
+        w.join()
         lags.sort()
         if not lags:
             return (0, 0, 0)

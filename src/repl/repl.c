@@ -90,7 +90,8 @@ typedef struct rslave {
     uint64_t next_seq; /* next sequence to send */
     strata_changes *cur;
     uint64_t ping_ms;
-    int eager; /* caught up once: new batches are queued as they come */
+    int eager;         /* caught up once: new batches are queued as they come */
+    uint64_t stuck_ms; /* since when the log has nothing readable below the last sequence */
     /* full sync */
     pthread_t th;
     int th_started;
@@ -613,8 +614,13 @@ static int pump_log(srv_client *c, rslave *s)
         int rc = strata_changes_next(s->cur, &seq, &data, &len);
         if (rc == ERR_NOTFOUND) {
             s->eager = 1;
+            if (s->next_seq > last_seq())
+                s->stuck_ms = 0;
+            else if (!s->stuck_ms)
+                s->stuck_ms = ev_now_ms();
             return 0;
         }
+        s->stuck_ms = 0;
         if (rc) {
             log_warn("replication: replica %s:%d: change log: %s", s->ip, s->port, strata_errmsg());
             return -1;
@@ -1666,15 +1672,16 @@ static void cron(uint64_t budget_us)
 {
     (void)budget_us;
     link_cron();
-    /* NONE-durability writes (expiry) reach the change log at the next sync */
-    if (R.nslaves && db()) {
-        uint64_t last = last_seq();
-        for (int i = 0; i < R.nslaves; i++)
-            if (R.slaves[i]->state == SL_ONLINE && R.slaves[i]->eager &&
-                R.slaves[i]->next_seq <= last) {
-                strata_sync(db());
-                break;
-            }
+    /* NONE-durability writes (expiry) reach the change log only at the next
+     * sync: force one when a caught-up replica has waited for them 200 ms */
+    uint64_t now = ev_now_ms();
+    for (int i = 0; i < R.nslaves && db(); i++) {
+        rslave *s = R.slaves[i];
+        if (s->state == SL_ONLINE && s->stuck_ms && now - s->stuck_ms >= 200) {
+            strata_sync(db());
+            for (int j = 0; j < R.nslaves; j++) R.slaves[j]->stuck_ms = 0;
+            break;
+        }
     }
 }
 
