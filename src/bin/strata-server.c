@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands/data.h"
+#include "keyspace/keyspace.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "util/err.h"
@@ -21,6 +23,15 @@ static void on_signal(int sig)
     (void)sig;
     srv_request_shutdown();
 }
+
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+static ks_t *g_ks;
+
+static void engine_options(strata_options *o)
+{
+    ks_engine_options(g_ks, o);
+}
+#endif
 
 static void usage(void)
 {
@@ -57,11 +68,37 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    g_ks = ks_new();
+    if (!g_ks) {
+        fprintf(stderr, "strata-server: out of memory\n");
+        return 1;
+    }
+    srv_engine_options_hook = engine_options;
+#endif
     if (srv_start()) {
         fprintf(stderr, "strata-server: %s\n", err_msg());
         return 1;
     }
+    /* The data command families need the open engine (registration before srv_run is allowed);
+     * SRV_WITH_ENGINE is set once the engine library is linked (see server.c). */
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    ks_t *ks = g_ks;
+    if (cmd_engine()) {
+        int rc = ks_attach(ks, cmd_engine(), cmd_databases());
+        if (!rc) rc = cmds_data_init(ks);
+        if (rc) {
+            fprintf(stderr, "strata-server: keyspace: %s\n", err_msg());
+            srv_stop();
+            ks_free(ks);
+            return 1;
+        }
+    }
+#endif
     srv_run();
     srv_stop();
+#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
+    ks_free(ks);
+#endif
     return 0;
 }
