@@ -58,6 +58,11 @@ struct ks_txn {
     uint64_t keys[256], expires[256];
     uint8_t cnt_dirty[256];
     int any_cnt_dirty;
+    uint8_t cnt_unflushed[256]; /* count changed, record not yet in the batch */
+    int any_unflushed;
+    int wrote;     /* something went into the batch since the last reset */
+    uint64_t seq0; /* engine sequence before the first write */
+    uint32_t ops;  /* batch operations after the last write */
     int hw_dirty;
     dead *pend;
     size_t npend, pcap;
@@ -282,21 +287,36 @@ static int tx_get(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, 
     return strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
 }
 
+/* Remembers where the engine's sequence stood before the batch's first write
+ * and how many operations the batch holds, so reset() can tell a committed
+ * batch (sequence advanced by exactly that much) from a discarded one. */
+static void note_write(ks_txn *t)
+{
+    if (!t->wrote) {
+        t->wrote = 1;
+        t->seq0 = strata_last_sequence(t->ks->db);
+    }
+    t->ops = strata_batch_count(t->batch);
+}
+
 static int tx_put(ks_txn *t, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
     int rc = strata_batch_put(t->batch, 0, k, kl, v, vl);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_put(t->ov, k, kl, v, vl);
 }
 
 static int tx_del(ks_txn *t, const uint8_t *k, size_t kl)
 {
     int rc = strata_batch_delete(t->batch, 0, k, kl);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_del(t->ov, k, kl);
 }
 
 static int tx_del_range(ks_txn *t, const uint8_t *s, size_t sl, const uint8_t *e, size_t el)
 {
     int rc = strata_batch_delete_range(t->batch, 0, s, sl, e, el);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_del_range(t->ov, s, sl, e, el);
 }
 
@@ -311,17 +331,32 @@ static uint64_t *cnt_keys(ks_txn *t, uint8_t pdb)
     return &t->keys[pdb];
 }
 
-/* Writes the count record of pdb into the batch (after every change, so the
- * count always travels with the key change that caused it). */
+/* Changes the counts of pdb; ks_end() puts the count record into the batch
+ * once per command, so the count travels with the key changes that caused it. */
 static int put_counts(ks_txn *t, uint8_t pdb, int64_t dkeys, int64_t dexp)
 {
     uint64_t *k = cnt_keys(t, pdb);
     *k += (uint64_t)dkeys;
     t->expires[pdb] += (uint64_t)dexp;
-    uint8_t key[3] = {SYS, 'C', pdb}, val[16];
-    put_u64(val, *k);
-    put_u64(val + 8, t->expires[pdb]);
-    return tx_put(t, key, 3, val, 16);
+    t->cnt_unflushed[pdb] = 1;
+    t->any_unflushed = 1;
+    return 0;
+}
+
+int ks_end(ks_txn *t)
+{
+    if (!t->any_unflushed) return 0;
+    for (int p = 0; p < 256; p++) {
+        if (!t->cnt_unflushed[p]) continue;
+        uint8_t key[3] = {SYS, 'C', (uint8_t)p}, val[16];
+        put_u64(val, t->keys[p]);
+        put_u64(val + 8, t->expires[p]);
+        int rc = tx_put(t, key, 3, val, 16);
+        if (rc) return rc;
+        t->cnt_unflushed[p] = 0;
+    }
+    t->any_unflushed = 0;
+    return 0;
 }
 
 static int sys_get_u64s(ks_t *ks, const uint8_t *k, size_t kl, uint64_t *a, uint64_t *b)
@@ -437,11 +472,42 @@ static int dead_record_present(ks_t *ks, uint64_t ver)
     return rc == 0;
 }
 
+/* The batch went into the engine (the sequence moved by exactly its size and
+ * every count record was in it): adopt the transaction's state. */
+static void adopt(ks_txn *t)
+{
+    ks_t *ks = t->ks;
+    for (int p = 0; p < 256 && t->any_cnt_dirty; p++) {
+        if (!t->cnt_dirty[p]) continue;
+        ks->keys[p] = t->keys[p];
+        ks->expires[p] = t->expires[p];
+        t->cnt_dirty[p] = 0;
+    }
+    t->any_cnt_dirty = 0;
+    if (t->map_dirty) memcpy(ks->map, t->map, KS_MAX_DBS);
+    t->map_dirty = 0;
+    t->hw_dirty = 0; /* ks->hw already holds the mark the batch wrote */
+    for (size_t i = 0; i < t->npend; i++) dead_add(ks, t->pend[i]);
+    t->npend = 0;
+}
+
 /* The previous batch was committed or discarded: follow the engine. */
 static int reset(ks_txn *t)
 {
     ks_t *ks = t->ks;
     int rc = 0;
+    int committed = t->wrote && !t->any_unflushed && t->ks->db &&
+                    strata_last_sequence(t->ks->db) == t->seq0 + t->ops;
+    t->wrote = 0;
+    if (t->any_unflushed) { /* a caller skipped ks_end(): trust only the engine */
+        memset(t->cnt_unflushed, 0, sizeof(t->cnt_unflushed));
+        t->any_unflushed = 0;
+    }
+    if (committed) {
+        adopt(t);
+        ks__ov_clear(t->ov);
+        return 0;
+    }
     if (t->any_cnt_dirty) {
         for (int p = 0; p < 256; p++) {
             if (!t->cnt_dirty[p]) continue;
@@ -1578,6 +1644,7 @@ int ks_cron(ks_t *ks, uint64_t gen, int64_t now_ms, size_t max_keys, size_t *exp
         ks->exp_rr = (ks->exp_rr + 1) % ks->databases;
     }
     if (!rc) rc = gc_dead(ks, b, max_keys);
+    if (!rc) rc = ks_end(t);
     if (!rc && strata_batch_count(b)) {
         strata_write_options w;
         strata_write_options_init(&w);
