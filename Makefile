@@ -79,7 +79,7 @@ build/rel/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/lib/*.h) build/rel/li
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ibench/lib $(REL_CFLAGS) $< $(BENCH_LIB) build/rel/libstrata.a -o $@ $(LIBS) $(BENCH_LIBS)
 
-test-build: deps $(BINS) $(ASAN_BINS) $(UNIT_BINS) $(FUZZ_BINS)
+test-build: deps $(BINS) $(ASAN_BINS) $(UNIT_BINS) $(FUZZ_BINS) build/rel/bench/bench_engine
 
 test: test-build
 	@sh scripts/run_tests.sh

@@ -158,12 +158,32 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
-/* Starts a new WAL segment (the old one is synced first so that a later
- * segment never survives a power loss that an earlier one does not). */
+/* Retries a WAL rewind that failed after a failed write (leader only). */
+int db__wal_repair(strata_db *db)
+{
+    if (!db->wal_rewind_pending) return 0;
+    int rc = logw_rewind(db->wal, db->wal_rewind_to);
+    if (rc) return rc;
+    db->wal_rewind_pending = false;
+    return 0;
+}
+
+/* Starts a new WAL segment. The old one is only handed to the OS here: the
+ * next SYNC write (or strata_sync, or close) syncs and closes it before its
+ * own records, so a synced segment never survives a power loss that an
+ * earlier one does not, without an fdatasync of a whole memtable's WAL on
+ * the write path. Likewise the directory entry of the new segment is made
+ * durable by the first SYNC write into it. */
 int db__new_wal(strata_db *db)
 {
+    if (db->old_wal) { /* two rolls without a sync in between */
+        int rc = logw_close(db->old_wal);
+        db->old_wal = NULL;
+        if (rc) return rc;
+    }
     if (db->wal) {
-        int rc = logw_sync(db->wal);
+        int rc = db__wal_repair(db);
+        if (!rc) rc = logw_flush(db->wal);
         if (rc) return rc;
     }
     uint64_t n = version_set_new_file_number(db->vs);
@@ -171,7 +191,9 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
-    if (!rc) rc = env_sync_dir(db->env, db->dir);
+    /* The header is made durable before the name can be: a power loss must
+     * never leave a named segment whose header reads as zeros. */
+    if (!rc) rc = logw_sync(w);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
         if (w) logw_close(w);
@@ -180,11 +202,31 @@ int db__new_wal(strata_db *db)
     }
     if (db->wal) {
         db->segs[db->nsegs - 2].bytes = logw_size(db->wal);
-        logw_close(db->wal);
+        db->old_wal = db->wal;
     }
     db->wal = w;
     db->wal_number = n;
-    db->wal_dirty = false;
+    db->wal_dir_dirty = true;
+    return 0;
+}
+
+/* Makes the previous segment and the current one's directory entry durable
+ * (leader only, or close). */
+int db__wal_sync_prefix(strata_db *db)
+{
+    if (db->old_wal) {
+        /* logw_close frees the writer even when its final sync fails; the
+         * bytes are then as durable as they will get, and the error fails
+         * this group. */
+        int rc = logw_close(db->old_wal);
+        db->old_wal = NULL;
+        if (rc) return rc;
+    }
+    if (db->wal_dir_dirty) {
+        int rc = env_sync_dir(db->env, db->dir);
+        if (rc) return rc;
+        db->wal_dir_dirty = false;
+    }
     return 0;
 }
 
@@ -472,8 +514,11 @@ int strata_close(strata_db *db)
 {
     if (!db) return 0;
     db__stop_threads(db);
-    int rc = 0;
-    if (db->wal) rc = logw_close(db->wal);
+    int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->wal) {
+        int rc2 = logw_close(db->wal);
+        if (!rc) rc = rc2;
+    }
     for (int i = 0; i < db->nimm; i++) memtable_unref(db->imm[i].m);
     if (db->mem) memtable_unref(db->mem);
     version_set_close(db->vs);

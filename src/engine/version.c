@@ -487,10 +487,21 @@ int version_set_apply(version_set *vs, version_edit *e)
         e->has_next_file = true;
         e->next_file = vs->next_file;
     }
+    /* New files must be in the directory for good before the manifest
+     * names them. */
+    int rc = e->nadds ? env_sync_dir(vs->env, vs->dir) : 0;
+    if (rc) return rc;
     /* Build first so a failure leaves nothing on disk; mark nothing yet. */
     version *nv = NULL;
-    int rc = build_version(vs, vs->current, e, false, &nv);
+    rc = build_version(vs, vs->current, e, false, &nv);
     if (rc) return rc;
+    /* New SST files were synced by their builder, but their names become
+     * durable only with the directory: without this, a power loss after the
+     * edit below could leave the manifest naming files that vanished. */
+    if (e->nadds > 0 && (rc = env_sync_dir(vs->env, vs->dir)) != 0) {
+        version_unref(nv);
+        return rc;
+    }
     rc = write_record(vs->manifest, e);
     if (rc) {
         /* The manifest may now end in a partial record: start a new one so
