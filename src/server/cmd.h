@@ -189,8 +189,10 @@ size_t cmd_client_unsent(const srv_client *c);
 const char *cmd_client_addr(const srv_client *c);
 /* Closes c once the running command (if any) returns. */
 void cmd_client_close(srv_client *c);
-/* Closes the engine, calls between(arg) (which may replace the files of the
- * data directory), and opens the engine again with the same options. The
+/* Closes the engine (running the engine hooks' closing), calls between(arg)
+ * (which may replace the files of the data directory), and opens the engine
+ * again with the same options (configure hooks run; opened hooks do not:
+ * the caller re-attaches what holds the old handle, e.g. ks_reload). The
  * write batch must be empty. On error cmd_engine() may be NULL. */
 int cmd_engine_reopen(int (*between)(void *arg), void *arg);
 /* The event loop (server/ev.h), for sockets and timers of upper layers. */

@@ -50,7 +50,6 @@
 #define STRATA_VERSION "7.0.0"
 
 srv_state srv;
-void (*srv_engine_options_hook)(strata_options *o);
 static volatile sig_atomic_t shutdown_requested;
 
 const char *srv__version(void)
@@ -1706,21 +1705,22 @@ int srv__apply_maxclients(void)
 const cmd_def *srv__builtin_table(void);
 
 #if SRV_WITH_ENGINE
-static int open_engine(void)
+/* Opens the engine; start-up runs the engines hooks' opened (a reopen does not:
+ * its caller re-attaches what it needs). */
+static int open_engine(int run_opened)
 {
     strata_options o;
     strata_options_init(&o);
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
     o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
-    if (srv_engine_options_hook) srv_engine_options_hook(&o);
     for (int i = 0; i < srv.nengine_hooks; i++)
         if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
     int rc = strata_open(srv_cfg.dir, &o, &srv.engine);
     if (rc)
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
                        strata_errmsg());
-    for (int i = 0; i < srv.nengine_hooks; i++)
+    for (int i = 0; i < srv.nengine_hooks && run_opened; i++)
         if (srv.engine_hooks[i]->opened && (rc = srv.engine_hooks[i]->opened(srv.engine)))
             return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
     return 0;
@@ -1743,7 +1743,7 @@ int cmd_engine_reopen(int (*between)(void *arg), void *arg)
     }
     srv.batch_gen++;
     int brc = between ? between(arg) : 0;
-    rc = open_engine();
+    rc = open_engine(0);
     return brc ? brc : rc;
 #else
     (void)between;
@@ -1790,7 +1790,7 @@ int srv_start(void)
         srv.metrics_fd = fd;
     }
 #if SRV_WITH_ENGINE
-    if ((rc = open_engine())) return rc;
+    if ((rc = open_engine(1))) return rc;
 #endif
     srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
