@@ -323,11 +323,12 @@ static int bad(logr *r, uint64_t last, const char *why)
     return BAD_RECORD;
 }
 
-/* One attempt at the current r->size: 0, ERR_NOTFOUND at the end,
- * BAD_RECORD (r->bad_* set) or a negative error. */
-static int read_record(logr *r, const void **payload, size_t *len)
+/* One attempt at the current r->size: 0, ERR_NOTFOUND at the end (or past
+ * it while the size may be stale), BAD_RECORD (r->bad_* set) or a negative
+ * error. */
+static int read_record(logr *r, const void **payload, size_t *len, bool fresh)
 {
-    if (r->off == r->size) return ERR_NOTFOUND;
+    if (r->off == r->size || (r->off > r->size && !fresh)) return ERR_NOTFOUND;
     if (r->off > r->size)
         return err_set(ERR_CORRUPT, "%s: offset %llu is past the end of the file (%llu bytes)",
                        r->f->path, (unsigned long long)r->off, (unsigned long long)r->size);
@@ -358,7 +359,7 @@ int logr_next(logr *r, const void **payload, size_t *len)
         return ERR_NOTFOUND;
     }
     for (int fresh = 0;; fresh = 1) {
-        int rc = read_record(r, payload, len);
+        int rc = read_record(r, payload, len, fresh);
         if (rc == 0 || (rc < 0 && rc != ERR_NOTFOUND)) return rc;
         if (fresh) return rc == ERR_NOTFOUND ? rc : classify(r);
         /* At the end or at a bad record: the file may have grown since. */
