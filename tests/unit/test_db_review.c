@@ -12,7 +12,8 @@
  *    CURRENT may already name;
  *  - recovery must not apply a WAL segment's records after an earlier
  *    segment lost its tail;
- *  - recovery must not reuse the number of a WAL segment it replays. */
+ *  - recovery must not reuse the number of a WAL segment it replays;
+ *  - an open deletes the manifests it no longer uses. */
 #include "engine/faultenv.h"
 #include "strata/engine.h"
 #include "test.h"
@@ -494,6 +495,27 @@ static void test_recovery_file_numbers_past_wal(void)
     }
 }
 
+/* Every open writes a fresh manifest and switches CURRENT to it; the old
+ * one must go (docs/format/manifest.md), not pile up one per open. */
+static void test_open_deletes_old_manifest(void)
+{
+    const char *dir = test_tmpdir("review_manifests");
+    strata_options o = small_opts();
+    strata_db *db;
+    for (int i = 0; i < 4; i++) {
+        REQUIRE(strata_open(dir, &o, &db) == 0);
+        CHECK_EQ_INT(put(db, STRATA_DUR_SYNC, 0, "k", "v"), 0);
+        CHECK_EQ_INT(strata_close(db), 0);
+    }
+    int n = 0;
+    DIR *d = opendir(dir);
+    REQUIRE(d != NULL);
+    for (struct dirent *e; (e = readdir(d));)
+        if (!strncmp(e->d_name, "MANIFEST-", 9)) n++;
+    closedir(d);
+    CHECK_EQ_INT(n, 1);
+}
+
 int main(void)
 {
     RUN(test_drop_partition_during_background_work);
@@ -503,5 +525,6 @@ int main(void)
     RUN(test_failed_manifest_switch_keeps_database);
     RUN(test_recovery_stops_after_torn_older_segment);
     RUN(test_recovery_file_numbers_past_wal);
+    RUN(test_open_deletes_old_manifest);
     TEST_END();
 }
