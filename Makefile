@@ -11,7 +11,7 @@ WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 ifeq ($(CI),true)
 WARN    += -Werror
 endif
-CPPFLAGS := -Isrc -Iinclude -D_GNU_SOURCE -DSRV_WITH_ENGINE=1
+CPPFLAGS := -Isrc -Iinclude -D_GNU_SOURCE
 CFLAGS_COMMON := -std=c11 -g -pthread $(WARN) -fno-strict-aliasing
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2
 ASAN_CFLAGS := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer \
@@ -93,6 +93,9 @@ run: all
 
 bench-engine: deps build/rel/bench/bench_engine
 	./build/rel/bench/bench_engine $(if $(N),--num $(N)) $(if $(REPEAT),--repeat $(REPEAT))
+
+bench-repl: all
+	/usr/bin/python3 bench/bench_repl.py
 
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')

@@ -18,6 +18,12 @@ ks_txn *cmds__tx(srv_client *c)
     return ks_begin(cmds__ks, cmd_batch(c), cmd_batch_gen(), cmd_now_ms());
 }
 
+void cmds__end(srv_client *c)
+{
+    /* Cannot fail for lack of anything but memory; the commit then fails too. */
+    ks_end(cmds__tx(c));
+}
+
 void cmds__reply_ks_error(srv_client *c, int rc)
 {
     if (rc == ERR_TOOBIG)
@@ -43,6 +49,18 @@ int cmds__lookup(srv_client *c, int i, ks_meta *m)
 int cmds__lookup_type(srv_client *c, int i, int want, ks_meta *m)
 {
     if (cmds__lookup(c, i, m)) return -1;
+    if (m->exists && m->type != want) {
+        ks_meta_release(m);
+        reply_error_wrongtype(c);
+        return -1;
+    }
+    return 0;
+}
+
+int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m)
+{
+    if (cmds__lookup(c, i, m)) return -1;
+    cmd_stat_keyspace(m->exists ? 1 : 0, m->exists ? 0 : 1);
     if (m->exists && m->type != want) {
         ks_meta_release(m);
         reply_error_wrongtype(c);

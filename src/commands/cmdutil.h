@@ -19,6 +19,9 @@ int cmds__lookup(srv_client *c, int i, ks_meta *m);
 /* Same, and replies WRONGTYPE (returning -1) when the key exists with
  * another type than want. */
 int cmds__lookup_type(srv_client *c, int i, int want, ks_meta *m);
+/* Same as cmds__lookup_type for read commands: also counts a keyspace hit
+ * or miss (INFO stats keyspace_hits / keyspace_misses). */
+int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m);
 /* Replies the error for a failed keyspace call. */
 void cmds__reply_ks_error(srv_client *c, int rc);
 /* Strict long long parse of bytes (Redis string2ll rules). 1 on success. */
@@ -33,5 +36,15 @@ int cmds__ld2str(char *buf, size_t cap, long double v);
  * returns -1 on error. */
 int cmds__scan_args(srv_client *c, int i, int allow_type, uint64_t *cursor, const char **pat,
                     size_t *plen, long long *count, int *type);
+
+/* Ends the running command's keyspace work (ks_end on its transaction). */
+void cmds__end(srv_client *c);
+/* Defines fn##_w: runs fn, then cmds__end. */
+#define CMDS_WRAP(fn)                                                                              \
+    static void fn##_w(srv_client *c)                                                              \
+    {                                                                                              \
+        fn(c);                                                                                     \
+        cmds__end(c);                                                                              \
+    }
 
 #endif

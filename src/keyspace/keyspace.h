@@ -12,8 +12,8 @@
  * whatever the engine really holds, even after a failed commit.
  *
  * Invariants
- *  1. A key's metadata record, its key count and its expiry index entry
- *     change in the same batch, so DBSIZE is right after any crash.
+ *  1. A key's metadata record, its key count (put by ks_end) and its expiry
+ *     index entry change in the same batch, so DBSIZE is right after any crash.
  *  2. Collection versions are unique for the life of the database (a
  *     persisted high-water mark is bumped in the same batch that uses a new
  *     version), so fields of a dead version are garbage forever; the
@@ -68,8 +68,17 @@ int ks_attach(ks_t *ks, strata_db *db, int databases);
 /* Frees the keyspace (the engine stays open; close it afterwards). */
 void ks_free(ks_t *ks);
 int ks_databases(const ks_t *ks);
-/* Replica mode: expired keys are hidden, never deleted by this node. */
+/* Replica mode: expired keys are hidden, never deleted by this node, and
+ * ks_cron writes nothing (the primary's stream carries every change). */
 void ks_set_replica(ks_t *ks, int on);
+/* Drops every in-memory state and attaches to db again (a new engine handle
+ * after a replica's full sync, or a replica promoted to primary). */
+int ks_reload(ks_t *ks, strata_db *db);
+/* Follows an encoded batch that was applied to the engine from elsewhere
+ * (a replica applying its primary's stream): re-reads the key counts, db
+ * map and version mark it changed and tracks the dead field sets it adds
+ * or removes. Call after the write, between commands. */
+int ks_follow(ks_t *ks, const void *data, size_t len);
 /* Called for every key this node deletes because it expired (logical db). */
 typedef void (*ks_expired_fn)(void *arg, int db, const void *key, size_t len);
 void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);
@@ -78,6 +87,14 @@ void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);
  * the time expiry is judged against. Never fails. */
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms);
 int64_t ks_now(const ks_txn *t);
+/* The caller's commit of the batch succeeded (1) or not (0): drops the
+ * overlay and adopts (or re-reads) the keyspace's bookkeeping at once,
+ * without waiting for the next ks_begin to notice the new generation. */
+void ks_commit_done(ks_t *ks, int committed);
+/* Puts the key-count records changed by the command into the batch. Call
+ * after every command that may have written (and before the batch is
+ * committed); a batch committed without it is treated as not committed. */
+int ks_end(ks_txn *t);
 
 /* ---- Keys ---- */
 /* Fills m (m->exists = 0 when absent). 0, or an engine error. */

@@ -44,9 +44,27 @@ typedef struct cfg_def {
 
 static const enum_name fsync_enum[] = {
     {"always", FSYNC_ALWAYS}, {"everysec", FSYNC_EVERYSEC}, {"no", FSYNC_NO}, {0, 0}};
-static const enum_name loglevel_enum[] = {{"debug", LOG_DEBUG},     {"verbose", LOG_VERBOSE},
-                                          {"notice", LOG_NOTICE},   {"warning", LOG_WARNING},
-                                          {"nothing", LOG_NOTHING}, {0, 0}};
+static const enum_name loglevel_enum[] = {{"debug", LOG_DEBUG},
+                                          {"verbose", LOG_VERBOSE},
+                                          {"notice", LOG_NOTICE},
+                                          {"warning", LOG_WARNING},
+                                          {0, 0}};
+
+int (*config_replicaof_hook)(void);
+
+/* replicaof is "" or "host port" (port 1..65535); the replication layer applies it. */
+static int apply_replicaof(void)
+{
+    const char *v = srv_cfg.replicaof ? srv_cfg.replicaof : "";
+    if (*v && strcasecmp(v, "no one")) {
+        char host[256];
+        long port;
+        char extra;
+        if (sscanf(v, "%255s %ld %c", host, &port, &extra) != 2 || port < 1 || port > 65535)
+            return err_set(ERR_INVAL, "replicaof must be 'host port'");
+    }
+    return config_replicaof_hook ? config_replicaof_hook() : 0;
+}
 
 #define OFF(f) offsetof(srv_config, f)
 #define LLMAX  9223372036854775807LL
@@ -58,10 +76,11 @@ static const cfg_def table[] = {
     {"appendfsync", 0, T_ENUM, 0, OFF(appendfsync), 0, 0, "everysec", fsync_enum, 0},
     {"appendonly", 0, T_BOOL, F_IMMUTABLE, OFF(appendonly), 0, 0, "yes", 0, 0},
     {"save", 0, T_STR, 0, OFF(save), 0, 0, "", 0, 0},
-    {"maxclients", 0, T_INT, 0, OFF(maxclients), 1, 1000000, "10000", 0, srv__apply_maxclients},
+    {"maxclients", 0, T_INT, 0, OFF(maxclients), 1, 4294967295LL, "10000", 0,
+     srv__apply_maxclients},
     {"requirepass", 0, T_STR, F_SENSITIVE, OFF(requirepass), 0, 0, "", 0, 0},
     {"protected-mode", 0, T_BOOL, 0, OFF(protected_mode), 0, 0, "yes", 0, 0},
-    {"databases", 0, T_INT, F_IMMUTABLE, OFF(databases), 1, 1024, "16", 0, 0},
+    {"databases", 0, T_INT, F_IMMUTABLE, OFF(databases), 1, 255, "16", 0, 0},
     {"client-query-buffer-limit", 0, T_MEM, 0, OFF(client_query_buffer_limit), 1024 * 1024, LLMAX,
      "1gb", 0, 0},
     {"proto-max-bulk-len", 0, T_MEM, 0, OFF(proto_max_bulk_len), 1024 * 1024, LLMAX, "512mb", 0, 0},
@@ -80,11 +99,20 @@ static const cfg_def table[] = {
      0},
     {"slowlog-max-len", 0, T_INT, 0, OFF(slowlog_max_len), 0, 1000000, "128", 0, 0},
     {"latency-monitor-threshold", 0, T_INT, 0, OFF(latency_monitor_threshold), 0, LLMAX, "0", 0, 0},
-    {"hz", 0, T_INT, 0, OFF(hz), 1, 500, "10", 0, 0},
+    {"hz", 0, T_INT, 0, OFF(hz), 0, 2147483647, "10", 0, srv__apply_hz},
     {"daemonize", 0, T_BOOL, F_IMMUTABLE, OFF(daemonize), 0, 0, "no", 0, 0},
     {"pidfile", 0, T_STR, F_IMMUTABLE, OFF(pidfile), 0, 0, "", 0, 0},
     {"maxmemory", 0, T_MEM, 0, OFF(maxmemory), 0, LLMAX, "0", 0, 0},
     {"io-threads", 0, T_INT, F_IMMUTABLE, OFF(io_threads), 1, 1, "1", 0, 0},
+    {"replicaof", "slaveof", T_STR, 0, OFF(replicaof), 0, 0, "", 0, apply_replicaof},
+    {"masterauth", 0, T_STR, F_SENSITIVE, OFF(masterauth), 0, 0, "", 0, 0},
+    {"replica-read-only", "slave-read-only", T_BOOL, 0, OFF(replica_read_only), 0, 0, "yes", 0, 0},
+    {"repl-backlog-size", 0, T_MEM, F_IMMUTABLE, OFF(repl_backlog_size), 0, LLMAX, "1gb", 0, 0},
+    {"repl-timeout", 0, T_INT, 0, OFF(repl_timeout), 1, 2147483647, "60", 0, 0},
+    {"min-replicas-to-write", "min-slaves-to-write", T_INT, 0, OFF(min_replicas_to_write), 0,
+     2147483647, "0", 0, 0},
+    {"min-replicas-max-lag", "min-slaves-max-lag", T_INT, 0, OFF(min_replicas_max_lag), 0,
+     2147483647, "10", 0, 0},
 };
 #define NCFG ((int)(sizeof(table) / sizeof(table[0])))
 
