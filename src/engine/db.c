@@ -427,7 +427,7 @@ static int recover_wal(strata_db *db, char **names, int count)
 }
 
 /* Removes files no version refers to (left by a crash mid-flush or
- * mid-compaction) and temp files. */
+ * mid-compaction), manifests other than the live one, and temp files. */
 static void remove_garbage(strata_db *db, char **names, int count)
 {
     version *v = version_set_current(db->vs);
@@ -444,6 +444,9 @@ static void remove_garbage(strata_db *db, char **names, int count)
                             drop = false;
                             break;
                         }
+        } else if (!strncmp(names[i], "MANIFEST-", 9)) {
+            /* CURRENT names the one written at this open, durably */
+            drop = strtoull(names[i] + 9, NULL, 10) != version_set_manifest_number(db->vs);
         } else if (strstr(names[i], ".tmp")) {
             drop = true;
         }

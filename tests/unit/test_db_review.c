@@ -12,13 +12,17 @@
  *    CURRENT may already name;
  *  - recovery must not apply a WAL segment's records after an earlier
  *    segment lost its tail;
- *  - recovery must not reuse the number of a WAL segment it replays. */
+ *  - recovery must not reuse the number of a WAL segment it replays;
+ *  - an open deletes the manifests it no longer uses;
+ *  - the compaction filter never brings back an older version of a key
+ *    whose newest value it dropped (a guard, no bug found). */
 #include "engine/faultenv.h"
 #include "strata/engine.h"
 #include "test.h"
 #include "util/env.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -494,6 +498,98 @@ static void test_recovery_file_numbers_past_wal(void)
     }
 }
 
+/* Every open writes a fresh manifest and switches CURRENT to it; the old
+ * one must go (docs/format/manifest.md), not pile up one per open. */
+static void test_open_deletes_old_manifest(void)
+{
+    const char *dir = test_tmpdir("review_manifests");
+    strata_options o = small_opts();
+    strata_db *db;
+    for (int i = 0; i < 4; i++) {
+        REQUIRE(strata_open(dir, &o, &db) == 0);
+        CHECK_EQ_INT(put(db, STRATA_DUR_SYNC, 0, "k", "v"), 0);
+        CHECK_EQ_INT(strata_close(db), 0);
+    }
+    int n = 0;
+    DIR *d = opendir(dir);
+    REQUIRE(d != NULL);
+    for (struct dirent *e; (e = readdir(d));)
+        if (!strncmp(e->d_name, "MANIFEST-", 9)) n++;
+    closedir(d);
+    CHECK_EQ_INT(n, 1);
+}
+
+static int dead_filter(void *arg, uint32_t part, const void *k, size_t kl, const void *v, size_t vl)
+{
+    return vl >= 4 && !memcmp(v, "dead", 4) ? STRATA_FILTER_DROP : STRATA_FILTER_KEEP;
+}
+
+/* The compaction filter drops values starting with "dead". Whatever the
+ * level layout (rounds of writes, flushes and partial compactions), once
+ * everything is compacted: a key whose newest value is dead reads as absent
+ * (no older version comes back), every other key reads its newest value. */
+static void test_compaction_filter_never_resurrects(void)
+{
+    const char *dir = test_tmpdir("review_filter");
+    strata_options o = small_opts();
+    o.compaction_filter = dead_filter;
+    o.level0_compaction_trigger = 2;
+    strata_db *db;
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    enum { NK = 5000 };
+    static char model[NK][16]; /* newest value, "" = deleted or never written */
+    memset(model, 0, sizeof(model));
+    unsigned long long seed = test_seed(), x = seed | 1;
+    char k[32], v[600], buf[700];
+    for (int round = 0; round < 12; round++) {
+        for (int i = 0; i < 1000; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int key = (int)(x % NK), what = (int)((x >> 20) % 10);
+            snprintf(k, sizeof(k), "key%04d", key);
+            if (what == 0) {
+                strata_write_options w = wopts(STRATA_DUR_NONE);
+                CHECK_EQ_INT(strata_delete(db, &w, 0, k, strlen(k), NULL), 0);
+                model[key][0] = 0;
+            } else {
+                snprintf(model[key], sizeof(model[key]), "%s%d", what < 4 ? "dead" : "live",
+                         round * 1000 + i);
+                int l = snprintf(v, sizeof(v), "%s:", model[key]);
+                for (int j = 0; j < 30; j++) { /* incompressible: the data reaches level 2 */
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    l += snprintf(v + l, sizeof(v) - (size_t)l, "%016llx", x);
+                }
+                CHECK_EQ_INT(put(db, STRATA_DUR_NONE, 0, k, v), 0);
+            }
+        }
+        CHECK_EQ_INT(strata_flush(db, true), 0);
+        if (round % 4 == 3) {
+            /* a partial compaction: only some keys move down */
+            snprintf(k, sizeof(k), "key%04d", (int)(x % NK));
+            CHECK_EQ_INT(strata_compact_range(db, 0, NULL, 0, k, strlen(k)), 0);
+        }
+    }
+    CHECK_EQ_INT(strata_wait_idle(db), 0);
+    strata_stats st;
+    strata_get_stats(db, &st);
+    CHECK(st.levels[2].files > 0); /* the layout reached level 2 */
+    CHECK_EQ_INT(strata_compact_range(db, 0, NULL, 0, NULL, 0), 0);
+    int bad = 0;
+    for (int key = 0; key < NK; key++) {
+        snprintf(k, sizeof(k), "key%04d", key);
+        int rc = get_str(db, 0, k, buf, sizeof(buf));
+        bool want = model[key][0] && strncmp(model[key], "dead", 4);
+        char *colon = rc ? NULL : strchr(buf, ':');
+        if (colon) *colon = 0;
+        if (want ? rc != 0 || strcmp(buf, model[key]) : rc != STRATA_ENOTFOUND) {
+            if (bad++ < 5)
+                fprintf(stderr, "%s: want %s, got rc %d '%s'\n", k, want ? model[key] : "(none)",
+                        rc, rc ? "" : buf);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(strata_close(db), 0);
+}
+
 int main(void)
 {
     RUN(test_drop_partition_during_background_work);
@@ -503,5 +599,7 @@ int main(void)
     RUN(test_failed_manifest_switch_keeps_database);
     RUN(test_recovery_stops_after_torn_older_segment);
     RUN(test_recovery_file_numbers_past_wal);
+    RUN(test_open_deletes_old_manifest);
+    RUN(test_compaction_filter_never_resurrects);
     TEST_END();
 }
