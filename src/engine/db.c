@@ -245,7 +245,7 @@ void db__wal_retention(strata_db *db)
          * the age of its newest record, which is when the next one began. */
         if (!(total > db->o.wal_retention_bytes) && drop + 1 < db->nsegs) {
             uint64_t end = db->segs[drop + 1].created_us;
-            if (now - end <= db->o.wal_retention_seconds * 1000000ull) break;
+            if (now <= end || now - end <= db->o.wal_retention_seconds * 1000000ull) break;
         }
         char path[PATH_MAX];
         wal_path(path, sizeof(path), db->dir, s->number);

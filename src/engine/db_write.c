@@ -221,6 +221,11 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
         }
         if (w == last) break;
     }
+    if (rc) { /* in the WAL but half in the memtable: only a reopen is consistent */
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        return err_set(ERR_CLOSED, "memtable insert failed after the WAL write: %s", msg);
+    }
     return rc;
 }
 
