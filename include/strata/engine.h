@@ -149,6 +149,11 @@ int strata_delete_range(strata_db *db, const strata_write_options *w, uint32_t p
                         uint64_t *seq_out);
 /* Makes every write so far durable (one fsync of the WAL). */
 int strata_sync(strata_db *db);
+/* Hands every write so far to the OS without an fsync, as if it had been
+ * written with STRATA_DUR_BUFFERED (survives a process crash; readable by
+ * the change-log tail). One write(2) for everything pending: a server that
+ * writes with STRATA_DUR_NONE calls it once per event-loop iteration. */
+int strata_flush_wal(strata_db *db);
 /* The sequence of the last applied operation (0 for an empty database). */
 uint64_t strata_last_sequence(strata_db *db);
 

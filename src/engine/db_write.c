@@ -453,6 +453,12 @@ int strata_sync(strata_db *db)
     return run_writer(db, &w);
 }
 
+int strata_flush_wal(strata_db *db)
+{
+    writer w = {.b = NULL, .durability = STRATA_DUR_BUFFERED};
+    return run_writer(db, &w);
+}
+
 uint64_t strata_last_sequence(strata_db *db)
 {
     return atomic_load_explicit(&db->visible_seq, memory_order_acquire);
