@@ -158,6 +158,15 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
+int db__wal_repair(strata_db *db)
+{
+    if (!db->wal_rewind_pending) return 0;
+    int rc = logw_rewind(db->wal, db->wal_rewind_to);
+    if (rc) return rc;
+    db->wal_rewind_pending = false;
+    return 0;
+}
+
 /* Starts a new WAL segment. The old one is only handed to the OS here: the
  * next SYNC write (or strata_sync, or close) syncs and closes it before its
  * own records, so a synced segment never survives a power loss that an
@@ -167,12 +176,12 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
 int db__new_wal(strata_db *db)
 {
     if (db->old_wal) { /* two rolls without a sync in between */
-        int rc = logw_close(db->old_wal);
-        db->old_wal = NULL;
+        int rc = db__wal_sync_prefix(db);
         if (rc) return rc;
     }
     if (db->wal) {
-        int rc = logw_flush(db->wal);
+        int rc = db__wal_repair(db);
+        if (!rc) rc = logw_flush(db->wal);
         if (rc) return rc;
     }
     uint64_t n = version_set_new_file_number(db->vs);
@@ -201,9 +210,14 @@ int db__new_wal(strata_db *db)
 int db__wal_sync_prefix(strata_db *db)
 {
     if (db->old_wal) {
-        int rc = logw_close(db->old_wal);
+        /* Sync before closing: logw_close frees the writer even when its
+         * sync fails, and a segment whose sync failed must stay here to be
+         * synced by the next attempt (never skipped by a later segment). */
+        int rc = logw_sync(db->old_wal);
         if (rc) return rc;
+        rc = logw_close(db->old_wal);
         db->old_wal = NULL;
+        if (rc) return rc;
     }
     if (db->wal_dir_dirty) {
         int rc = env_sync_dir(db->env, db->dir);
@@ -498,6 +512,10 @@ int strata_close(strata_db *db)
     if (!db) return 0;
     db__stop_threads(db);
     int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->old_wal) { /* its sync failed: free it all the same */
+        logw_close(db->old_wal);
+        db->old_wal = NULL;
+    }
     if (db->wal) {
         int rc2 = logw_close(db->wal);
         if (!rc) rc = rc2;
