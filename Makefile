@@ -92,7 +92,7 @@ run: all
 	./bin/strata-server --port 6379 --dir ./data
 
 bench-engine: deps build/rel/bench/bench_engine
-	./build/rel/bench/bench_engine $(if $(N),--num $(N))
+	./build/rel/bench/bench_engine $(if $(N),--num $(N)) $(if $(REPEAT),--repeat $(REPEAT))
 
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')

@@ -158,7 +158,6 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
-/* Retries a WAL rewind that failed after a failed write (leader only). */
 int db__wal_repair(strata_db *db)
 {
     if (!db->wal_rewind_pending) return 0;
@@ -177,8 +176,7 @@ int db__wal_repair(strata_db *db)
 int db__new_wal(strata_db *db)
 {
     if (db->old_wal) { /* two rolls without a sync in between */
-        int rc = logw_close(db->old_wal);
-        db->old_wal = NULL;
+        int rc = db__wal_sync_prefix(db);
         if (rc) return rc;
     }
     if (db->wal) {
@@ -191,9 +189,6 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
-    /* The header is made durable before the name can be: a power loss must
-     * never leave a named segment whose header reads as zeros. */
-    if (!rc) rc = logw_sync(w);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
         if (w) logw_close(w);
@@ -215,10 +210,12 @@ int db__new_wal(strata_db *db)
 int db__wal_sync_prefix(strata_db *db)
 {
     if (db->old_wal) {
-        /* logw_close frees the writer even when its final sync fails; the
-         * bytes are then as durable as they will get, and the error fails
-         * this group. */
-        int rc = logw_close(db->old_wal);
+        /* Sync before closing: logw_close frees the writer even when its
+         * sync fails, and a segment whose sync failed must stay here to be
+         * synced by the next attempt (never skipped by a later segment). */
+        int rc = logw_sync(db->old_wal);
+        if (rc) return rc;
+        rc = logw_close(db->old_wal);
         db->old_wal = NULL;
         if (rc) return rc;
     }
@@ -289,7 +286,7 @@ static int u64_order(const void *a, const void *b)
 
 /* Reads one segment into mem; *last is the last sequence applied. */
 static int replay_segment(strata_db *db, uint64_t number, bool last_segment, memtable **mem,
-                          uint64_t *last, uint64_t *first_seq, version_edit *e)
+                          uint64_t *last, uint64_t *first_seq, version_edit *e, bool *torn)
 {
     char path[PATH_MAX];
     wal_path(path, sizeof(path), db->dir, number);
@@ -336,6 +333,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
     if (rc == ERR_NOTFOUND) {
         rc = 0;
         if (logr_torn(r)) {
+            *torn = true;
             uint64_t good = logr_offset(r);
             log_warn("%s: torn tail after offset %llu cut off (%s)", path, (unsigned long long)good,
                      last_segment ? "last segment" : "older segment");
@@ -362,17 +360,35 @@ static int recover_wal(strata_db *db, char **names, int count)
         if (sscanf(names[i], "%llu.%7s", &n, tail) == 2 && !strcmp(tail, "log")) nums[k++] = n;
     }
     qsort(nums, (size_t)k, sizeof(uint64_t), u64_order);
+    /* Segments rolled after the last manifest edit carry numbers that the
+     * manifest's counter has not seen: never hand them out again (a new
+     * segment would truncate one that is being replayed). */
+    while (k && version_set_next_file_number(db->vs) <= nums[k - 1])
+        version_set_new_file_number(db->vs);
     memtable *mem = memtable_new();
     version_edit e;
     version_edit_init(&e);
     uint64_t last = version_set_flushed_seq(db->vs);
     int rc = mem ? 0 : err_set(ERR_NOMEM, "out of memory");
+    /* Once a segment lost its tail (power loss), the later ones hold only
+     * writes that were never synced (a SYNC write syncs the segment before
+     * its own first): applying them without the lost ones would leave a
+     * state that no prefix of the writes gives. They are dropped. */
+    bool cut = false, dropped = false;
     for (int i = 0; i < k && !rc; i++) {
         uint64_t first = 0, sz = 0;
         char path[PATH_MAX];
         wal_path(path, sizeof(path), db->dir, nums[i]);
+        if (nums[i] >= log_number && cut) {
+            log_warn("%s: dropped: an earlier segment lost its tail", path);
+            rc = env_unlink(db->env, path);
+            dropped = true;
+            continue;
+        }
         if (nums[i] >= log_number) {
-            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e);
+            bool torn = false;
+            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e, &torn);
+            if (torn && i < k - 1) cut = true;
         } else { /* kept for the change log: only its first sequence is needed */
             logr *r = NULL;
             const void *p;
@@ -385,6 +401,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         env_file_size(db->env, path, &sz);
         if (!rc) rc = add_seg(db, nums[i], first, sz, env_wall_us(db->env));
     }
+    if (!rc && dropped) rc = env_sync_dir(db->env, db->dir);
     if (!rc && !memtable_empty(mem)) rc = db__write_l0(db, mem, &e);
     uint64_t replayed = last;
     /* Never hand out a sequence the manifest has seen, even if the WAL
@@ -515,6 +532,10 @@ int strata_close(strata_db *db)
     if (!db) return 0;
     db__stop_threads(db);
     int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->old_wal) { /* its sync failed: free it all the same */
+        logw_close(db->old_wal);
+        db->old_wal = NULL;
+    }
     if (db->wal) {
         int rc2 = logw_close(db->wal);
         if (!rc) rc = rc2;
