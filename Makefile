@@ -94,6 +94,9 @@ run: all
 bench-engine: deps build/rel/bench/bench_engine
 	./build/rel/bench/bench_engine $(if $(N),--num $(N)) $(if $(REPEAT),--repeat $(REPEAT))
 
+bench-repl: all
+	/usr/bin/python3 bench/bench_repl.py
+
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 

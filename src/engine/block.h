@@ -4,7 +4,10 @@
  *   trailer = restart offsets u32 * n | n u32
  * A restart point every `restart_interval` entries stores its key whole, so
  * seeks binary-search the restarts. Decoding is bounds-checked: a malformed
- * block makes the iterator invalid with ERR_CORRUPT, never reads outside. */
+ * block makes the iterator invalid with ERR_CORRUPT, never reads outside.
+ * block_new checks the trailer (restart 0 first, restarts strictly ascending
+ * and inside the entries); the iterator checks each entry, that every key is
+ * an internal key (>= 8 bytes), and that stepping back lands on an entry. */
 #ifndef STRATA_ENGINE_BLOCK_H
 #define STRATA_ENGINE_BLOCK_H
 

@@ -158,12 +158,30 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
-/* Starts a new WAL segment (the old one is synced first so that a later
- * segment never survives a power loss that an earlier one does not). */
+int db__wal_repair(strata_db *db)
+{
+    if (!db->wal_rewind_pending) return 0;
+    int rc = logw_rewind(db->wal, db->wal_rewind_to);
+    if (rc) return rc;
+    db->wal_rewind_pending = false;
+    return 0;
+}
+
+/* Starts a new WAL segment. The old one is only handed to the OS here: the
+ * next SYNC write (or strata_sync, or close) syncs and closes it before its
+ * own records, so a synced segment never survives a power loss that an
+ * earlier one does not, without an fdatasync of a whole memtable's WAL on
+ * the write path. Likewise the directory entry of the new segment is made
+ * durable by the first SYNC write into it. */
 int db__new_wal(strata_db *db)
 {
+    if (db->old_wal) { /* two rolls without a sync in between */
+        int rc = db__wal_sync_prefix(db);
+        if (rc) return rc;
+    }
     if (db->wal) {
-        int rc = logw_sync(db->wal);
+        int rc = db__wal_repair(db);
+        if (!rc) rc = logw_flush(db->wal);
         if (rc) return rc;
     }
     uint64_t n = version_set_new_file_number(db->vs);
@@ -171,7 +189,6 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
-    if (!rc) rc = env_sync_dir(db->env, db->dir);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
         if (w) logw_close(w);
@@ -180,11 +197,33 @@ int db__new_wal(strata_db *db)
     }
     if (db->wal) {
         db->segs[db->nsegs - 2].bytes = logw_size(db->wal);
-        logw_close(db->wal);
+        db->old_wal = db->wal;
     }
     db->wal = w;
     db->wal_number = n;
-    db->wal_dirty = false;
+    db->wal_dir_dirty = true;
+    return 0;
+}
+
+/* Makes the previous segment and the current one's directory entry durable
+ * (leader only, or close). */
+int db__wal_sync_prefix(strata_db *db)
+{
+    if (db->old_wal) {
+        /* Sync before closing: logw_close frees the writer even when its
+         * sync fails, and a segment whose sync failed must stay here to be
+         * synced by the next attempt (never skipped by a later segment). */
+        int rc = logw_sync(db->old_wal);
+        if (rc) return rc;
+        rc = logw_close(db->old_wal);
+        db->old_wal = NULL;
+        if (rc) return rc;
+    }
+    if (db->wal_dir_dirty) {
+        int rc = env_sync_dir(db->env, db->dir);
+        if (rc) return rc;
+        db->wal_dir_dirty = false;
+    }
     return 0;
 }
 
@@ -247,7 +286,7 @@ static int u64_order(const void *a, const void *b)
 
 /* Reads one segment into mem; *last is the last sequence applied. */
 static int replay_segment(strata_db *db, uint64_t number, bool last_segment, memtable **mem,
-                          uint64_t *last, uint64_t *first_seq, version_edit *e)
+                          uint64_t *last, uint64_t *first_seq, version_edit *e, bool *torn)
 {
     char path[PATH_MAX];
     wal_path(path, sizeof(path), db->dir, number);
@@ -294,6 +333,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
     if (rc == ERR_NOTFOUND) {
         rc = 0;
         if (logr_torn(r)) {
+            *torn = true;
             uint64_t good = logr_offset(r);
             log_warn("%s: torn tail after offset %llu cut off (%s)", path, (unsigned long long)good,
                      last_segment ? "last segment" : "older segment");
@@ -320,17 +360,35 @@ static int recover_wal(strata_db *db, char **names, int count)
         if (sscanf(names[i], "%llu.%7s", &n, tail) == 2 && !strcmp(tail, "log")) nums[k++] = n;
     }
     qsort(nums, (size_t)k, sizeof(uint64_t), u64_order);
+    /* Segments rolled after the last manifest edit carry numbers that the
+     * manifest's counter has not seen: never hand them out again (a new
+     * segment would truncate one that is being replayed). */
+    while (k && version_set_next_file_number(db->vs) <= nums[k - 1])
+        version_set_new_file_number(db->vs);
     memtable *mem = memtable_new();
     version_edit e;
     version_edit_init(&e);
     uint64_t last = version_set_flushed_seq(db->vs);
     int rc = mem ? 0 : err_set(ERR_NOMEM, "out of memory");
+    /* Once a segment lost its tail (power loss), the later ones hold only
+     * writes that were never synced (a SYNC write syncs the segment before
+     * its own first): applying them without the lost ones would leave a
+     * state that no prefix of the writes gives. They are dropped. */
+    bool cut = false, dropped = false;
     for (int i = 0; i < k && !rc; i++) {
         uint64_t first = 0, sz = 0;
         char path[PATH_MAX];
         wal_path(path, sizeof(path), db->dir, nums[i]);
+        if (nums[i] >= log_number && cut) {
+            log_warn("%s: dropped: an earlier segment lost its tail", path);
+            rc = env_unlink(db->env, path);
+            dropped = true;
+            continue;
+        }
         if (nums[i] >= log_number) {
-            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e);
+            bool torn = false;
+            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e, &torn);
+            if (torn && i < k - 1) cut = true;
         } else { /* kept for the change log: only its first sequence is needed */
             logr *r = NULL;
             const void *p;
@@ -343,6 +401,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         env_file_size(db->env, path, &sz);
         if (!rc) rc = add_seg(db, nums[i], first, sz, env_wall_us(db->env));
     }
+    if (!rc && dropped) rc = env_sync_dir(db->env, db->dir);
     if (!rc && !memtable_empty(mem)) rc = db__write_l0(db, mem, &e);
     uint64_t replayed = last;
     /* Never hand out a sequence the manifest has seen, even if the WAL
@@ -472,8 +531,15 @@ int strata_close(strata_db *db)
 {
     if (!db) return 0;
     db__stop_threads(db);
-    int rc = 0;
-    if (db->wal) rc = logw_close(db->wal);
+    int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->old_wal) { /* its sync failed: free it all the same */
+        logw_close(db->old_wal);
+        db->old_wal = NULL;
+    }
+    if (db->wal) {
+        int rc2 = logw_close(db->wal);
+        if (!rc) rc = rc2;
+    }
     for (int i = 0; i < db->nimm; i++) memtable_unref(db->imm[i].m);
     if (db->mem) memtable_unref(db->mem);
     version_set_close(db->vs);

@@ -21,6 +21,7 @@ static uint64_t now_us(strata_db *db)
 typedef struct check_ctx {
     strata_db *db;
     uint64_t bytes;
+    bool other_parts; /* touches a partition other than 0 */
 } check_ctx;
 
 static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *k, size_t kl,
@@ -36,6 +37,7 @@ static int check_op(void *arg, uint64_t seq, int op, uint32_t part, const void *
     if (op == STRATA_OP_DELETE_RANGE && vl > c->db->o.max_key_bytes)
         return err_set(ERR_TOOBIG, "range end of %zu bytes exceeds max_key_bytes", vl);
     c->bytes += kl + vl;
+    if (part) c->other_parts = true;
     return 0;
 }
 
@@ -175,7 +177,12 @@ static int make_room(strata_db *db, writer *w, bool force)
 static int write_group(strata_db *db, writer *first, writer *last, int durability,
                        uint64_t *wal_bytes)
 {
-    int rc = 0;
+    int rc = db__wal_repair(db);
+    if (rc) return rc;
+    /* Earlier DUR_NONE records go to the OS first, so that a failure of
+     * this group cannot take them along (they are acknowledged, and a later
+     * strata_sync promises them durable). */
+    if (durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
     uint64_t start = logw_size(db->wal);
     uint64_t flushed_before = logw_flushed(db->wal);
     for (writer *w = first; !rc; w = w->next) {
@@ -187,16 +194,21 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
         if (w == last) break;
     }
     if (!rc && durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
+    if (!rc && durability >= STRATA_DUR_SYNC) rc = db__wal_sync_prefix(db);
     if (!rc && durability >= STRATA_DUR_SYNC) rc = logw_sync(db->wal);
     if (rc) {
         /* Nothing of the group may survive: cut the segment back. Buffered
-         * records of earlier DUR_NONE groups go too (their promise allows it). */
+         * records of earlier DUR_NONE groups go too only if this group did
+         * not need them handed to the OS, or handing them over failed. */
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        int rw = logw_rewind(db->wal, flushed_before < start ? flushed_before : start);
-        if (rw) {
-            log_warn("WAL rewind failed after a write error: %s", err_msg());
-            return err_set(ERR_CLOSED, "WAL write failed (%s) and could not be undone", msg);
+        uint64_t to = flushed_before < start ? flushed_before : start;
+        if (logw_rewind(db->wal, to)) {
+            /* Retried before the next append or segment roll (db__wal_repair):
+             * the database works again once the disk does. */
+            log_warn("WAL rewind failed after a write error (will retry): %s", err_msg());
+            db->wal_rewind_pending = true;
+            db->wal_rewind_to = to;
         }
         return err_set(rc, "%s", msg);
     }
@@ -264,7 +276,7 @@ static int run_writer(strata_db *db, writer *w)
         }
         /* Partitions may have been dropped since the writers checked. */
         for (writer *x = w; !rc; x = x->next) {
-            if (x->b && strata_batch_count(x->b)) {
+            if (x->check_parts && x->b && strata_batch_count(x->b)) {
                 part_check pc = {db, 0};
                 size_t len;
                 const uint8_t *d = batch__data(x->b, &len);
@@ -340,7 +352,10 @@ int strata_write(strata_db *db, const strata_write_options *wo, strata_batch *b,
     const uint8_t *d = batch__data(b, &len);
     int rc = strata_batch_iterate(d, len, check_op, &cc);
     if (rc) return rc;
-    writer w = {.b = b, .durability = wo->durability, .no_slowdown = wo->no_slowdown};
+    writer w = {.b = b,
+                .durability = wo->durability,
+                .no_slowdown = wo->no_slowdown,
+                .check_parts = cc.other_parts};
     rc = run_writer(db, &w);
     if (!rc) {
         atomic_fetch_add(&db->user_bytes, cc.bytes);
@@ -360,23 +375,32 @@ int strata_write_encoded(strata_db *db, const strata_write_options *w, const voi
     return rc;
 }
 
+typedef struct op_args {
+    uint32_t part;
+    const void *k, *v;
+    size_t kl, vl;
+} op_args;
+
+/* A one-operation batch in a buffer sized for the operation up front (the
+ * batch code would realloc a too-small buffer, so it must never be the stack
+ * one when the operation does not fit). */
 static int single(strata_db *db, const strata_write_options *w, uint64_t *seq_out,
-                  int (*add)(strata_batch *, const void *), const void *arg)
+                  int (*add)(strata_batch *, const void *), const op_args *arg)
 {
     uint8_t stackbuf[512];
-    strata_batch b = {.buf = stackbuf, .len = 0, .cap = sizeof(stackbuf)};
+    if (arg->kl > SIZE_MAX / 4 || arg->vl > SIZE_MAX / 4)
+        return err_set(ERR_TOOBIG, "write: key or value too big");
+    size_t need = BATCH_HEADER + 1 + 3 * VARINT_MAX + arg->kl + arg->vl;
+    uint8_t *buf = need <= sizeof(stackbuf) ? stackbuf : malloc(need);
+    if (!buf) return err_set(ERR_NOMEM, "write: out of memory");
+    strata_batch b = {
+        .buf = buf, .len = 0, .cap = need <= sizeof(stackbuf) ? sizeof(stackbuf) : need};
     strata_batch_clear(&b);
     int rc = add(&b, arg);
     if (!rc) rc = strata_write(db, w, &b, seq_out);
     if (b.buf != stackbuf) free(b.buf);
     return rc;
 }
-
-typedef struct op_args {
-    uint32_t part;
-    const void *k, *v;
-    size_t kl, vl;
-} op_args;
 
 static int add_put(strata_batch *b, const void *a)
 {
