@@ -716,6 +716,7 @@ static int write_client(srv_client *c)
 
 static void read_handler(ev_loop *l, int fd, void *data, int mask);
 static void write_handler(ev_loop *l, int fd, void *data, int mask);
+static void durable_point(void);
 
 static srv_client *client_new(int fd)
 {
@@ -908,11 +909,15 @@ static int commit_batch(srv_client *c, int no_wait)
     if (srv.engine) {
         strata_write_options wo;
         strata_write_options_init(&wo);
-        wo.durability = STRATA_DUR_BUFFERED;
+        /* In memory only here; durable_point() hands the whole loop
+         * iteration's writes to the OS (or fsyncs them) in one call before
+         * any reply goes out, as Redis does with its AOF buffer. */
+        wo.durability = STRATA_DUR_NONE;
         wo.no_slowdown = no_wait != 0;
         rc = strata_write(srv.engine, &wo, srv.batch, &seq);
         if (rc == 0 && c) c->last_seq = seq + count - 1;
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
+        if (rc == 0) srv.need_flush = 1;
         if (rc) err_set(rc, "%s", strata_errmsg());
     } else {
         rc = err_set(ERR_CLOSED, "no storage engine is open");
@@ -1418,6 +1423,7 @@ static void write_handler(ev_loop *l, int fd, void *data, int mask)
     (void)fd;
     (void)mask;
     srv_client *c = data;
+    if (srv.need_sync || srv.need_flush) durable_point(); /* replies of this iteration */
     if (write_client(c)) {
         srv__client_close(c);
         return;
@@ -1499,10 +1505,11 @@ static void retry_stalled(void)
     }
 }
 
-static void before_sleep(ev_loop *l, void *data)
+/* Makes the writes committed so far as durable as appendfsync promises:
+ * one fsync (always) or one write(2) to the OS (everysec, no) for all of
+ * them. Runs before any reply that may depend on them is written. */
+static void durable_point(void)
 {
-    (void)data;
-    resume_unblocked();
 #if SRV_WITH_ENGINE
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
@@ -1511,9 +1518,19 @@ static void before_sleep(ev_loop *l, void *data)
         uint64_t ms = (ev_now_us() - t0) / 1000;
         if (srv_cfg.latency_monitor_threshold && ms >= (uint64_t)srv_cfg.latency_monitor_threshold)
             srv__latency_add("aof-fsync-always", ms);
+    } else if (srv.need_flush && srv.engine) {
+        if (strata_flush_wal(srv.engine)) log_warn("WAL write failed: %s", strata_errmsg());
     }
 #endif
     srv.need_sync = 0;
+    srv.need_flush = 0;
+}
+
+static void before_sleep(ev_loop *l, void *data)
+{
+    (void)data;
+    resume_unblocked();
+    durable_point();
     if (srv.nstalled && ev_now_us() >= srv.stall_retry_us) retry_stalled();
     for (int i = 0; i < srv.nsleep_hooks; i++) srv.sleep_hooks[i]();
     flush_pending();

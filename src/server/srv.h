@@ -151,8 +151,9 @@ typedef struct srv_state {
     strata_db *engine;
     strata_batch *batch;
     uint64_t batch_gen;
-    int need_sync;
-    dict commands; /* name -> cmd_entry */
+    int need_sync;  /* appendfsync always: fsync the WAL before replies go out */
+    int need_flush; /* otherwise: hand the WAL to the OS before replies go out */
+    dict commands;  /* name -> cmd_entry */
     cmd_entry *entries[1024];
     int nentries;
     srv_client *clients; /* list head */
