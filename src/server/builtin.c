@@ -417,13 +417,14 @@ static void client_pause_cmd(srv_client *c)
         reply_error_syntax(c);
         return;
     }
-    uint64_t end = ev_now_ms() + (uint64_t)ms;
-    /* a stronger or longer pause wins, as in Redis */
-    if (!srv.pause_end_ms || end > srv.pause_end_ms) srv.pause_end_ms = end;
-    if (!writes || !srv.pause_end_ms)
+    uint64_t now = ev_now_ms(), end = now + (uint64_t)ms;
+    if (!srv.pause_end_ms || srv.pause_end_ms <= now) {
+        srv.pause_end_ms = end;
         srv.pause_writes_only = writes;
-    else if (srv.pause_end_ms == end)
+    } else { /* a pause is active: the longer end and the stronger mode win */
+        if (end > srv.pause_end_ms) srv.pause_end_ms = end;
         srv.pause_writes_only = srv.pause_writes_only && writes;
+    }
     reply_ok(c);
 }
 
@@ -1162,7 +1163,7 @@ static const cmd_def command_subs[] = {
     {"command|docs", -2, CONN, 0, 0, 0, command_docs_cmd, "server",
      "Returns documentary information about one, multiple or all commands.", "7.0.0",
      "O(N) where N is the number of commands to look up"},
-    {"command|getkeys", -3, CONN, 0, 0, 0, command_getkeys_cmd, "server",
+    {"command|getkeys", -4, CONN, 0, 0, 0, command_getkeys_cmd, "server",
      "Extracts the key names from an arbitrary command.", "2.8.13",
      "O(N) where N is the number of arguments to the command"},
     {"command|list", -2, CONN, 0, 0, 0, command_list_cmd, "server",

@@ -44,9 +44,11 @@ typedef struct cfg_def {
 
 static const enum_name fsync_enum[] = {
     {"always", FSYNC_ALWAYS}, {"everysec", FSYNC_EVERYSEC}, {"no", FSYNC_NO}, {0, 0}};
-static const enum_name loglevel_enum[] = {{"debug", LOG_DEBUG},     {"verbose", LOG_VERBOSE},
-                                          {"notice", LOG_NOTICE},   {"warning", LOG_WARNING},
-                                          {"nothing", LOG_NOTHING}, {0, 0}};
+static const enum_name loglevel_enum[] = {{"debug", LOG_DEBUG},
+                                          {"verbose", LOG_VERBOSE},
+                                          {"notice", LOG_NOTICE},
+                                          {"warning", LOG_WARNING},
+                                          {0, 0}};
 
 #define OFF(f) offsetof(srv_config, f)
 #define LLMAX  9223372036854775807LL
@@ -58,7 +60,8 @@ static const cfg_def table[] = {
     {"appendfsync", 0, T_ENUM, 0, OFF(appendfsync), 0, 0, "everysec", fsync_enum, 0},
     {"appendonly", 0, T_BOOL, F_IMMUTABLE, OFF(appendonly), 0, 0, "yes", 0, 0},
     {"save", 0, T_STR, 0, OFF(save), 0, 0, "", 0, 0},
-    {"maxclients", 0, T_INT, 0, OFF(maxclients), 1, 1000000, "10000", 0, srv__apply_maxclients},
+    {"maxclients", 0, T_INT, 0, OFF(maxclients), 1, 4294967295LL, "10000", 0,
+     srv__apply_maxclients},
     {"requirepass", 0, T_STR, F_SENSITIVE, OFF(requirepass), 0, 0, "", 0, 0},
     {"protected-mode", 0, T_BOOL, 0, OFF(protected_mode), 0, 0, "yes", 0, 0},
     {"databases", 0, T_INT, F_IMMUTABLE, OFF(databases), 1, 1024, "16", 0, 0},
@@ -80,7 +83,7 @@ static const cfg_def table[] = {
      0},
     {"slowlog-max-len", 0, T_INT, 0, OFF(slowlog_max_len), 0, 1000000, "128", 0, 0},
     {"latency-monitor-threshold", 0, T_INT, 0, OFF(latency_monitor_threshold), 0, LLMAX, "0", 0, 0},
-    {"hz", 0, T_INT, 0, OFF(hz), 1, 500, "10", 0, 0},
+    {"hz", 0, T_INT, 0, OFF(hz), 0, 2147483647, "10", 0, srv__apply_hz},
     {"daemonize", 0, T_BOOL, F_IMMUTABLE, OFF(daemonize), 0, 0, "no", 0, 0},
     {"pidfile", 0, T_STR, F_IMMUTABLE, OFF(pidfile), 0, 0, "", 0, 0},
     {"maxmemory", 0, T_MEM, 0, OFF(maxmemory), 0, LLMAX, "0", 0, 0},

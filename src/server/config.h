@@ -82,5 +82,6 @@ const char *config_file_path(void);
 /* Apply hooks implemented by the server (server.c). */
 int srv__apply_logging(void);
 int srv__apply_maxclients(void);
+int srv__apply_hz(void);
 
 #endif

@@ -922,6 +922,7 @@ static void call(srv_client *c, cmd_entry *e)
     reply_mark m = mark_replies(c);
     c->cmd_errors = 0;
     c->cmd = d;
+    c->lastcmd = d;
     uint64_t start = ev_now_us();
     srv_client *prev = srv.current;
     srv.current = c;
@@ -1034,8 +1035,16 @@ static int allowed_in_pubsub(const char *name)
            !strcmp(name, "sunsubscribe");
 }
 
+/* Refuses the command in c. A refused EXEC aborts the transaction with the
+ * reason, as Redis does. */
 static void reject(srv_client *c, const char *msg)
 {
+    if (c->cmd && !strcmp(c->cmd->name, "exec")) {
+        reply_errorf(c, "EXECABORT Transaction discarded because of: %s",
+                     strncmp(msg, "ERR ", 4) ? msg : msg + 4);
+        srv__discard(c);
+        return;
+    }
     reply_error(c, msg);
     if (c->flags & CL_MULTI) c->flags |= CL_DIRTY_EXEC;
 }
@@ -1053,6 +1062,7 @@ static int process_command(srv_client *c)
 {
     srv.now_ms = wall_ms();
     cmd_entry *e = srv__lookup(c->argv[0], c->argvlen[0]);
+    c->cmd = NULL;
     if (!e) {
         char args[160] = "";
         size_t o = 0;
@@ -1088,6 +1098,7 @@ static int process_command(srv_client *c)
     if ((d->arity > 0 && c->argc != d->arity) || c->argc < -d->arity || !d->proc) {
         char msg[200];
         snprintf(msg, sizeof(msg), "ERR wrong number of arguments for '%s' command", e->fullname);
+        e->st.rejected++;
         reject(c, msg);
         return 0;
     }
@@ -1484,6 +1495,15 @@ int srv__apply_logging(void)
     return log_set_file(srv_cfg.logfile);
 }
 
+/* Redis accepts any hz and clamps it to 1..500. */
+int srv__apply_hz(void)
+{
+    if (srv_cfg.hz < 1) srv_cfg.hz = 1;
+    if (srv_cfg.hz > 500) srv_cfg.hz = 500;
+    if (srv.loop) ev_set_timer(srv.loop, (int)(1000 / srv_cfg.hz), cron, NULL);
+    return 0;
+}
+
 int srv__apply_maxclients(void)
 {
     struct rlimit rl;
@@ -1550,7 +1570,7 @@ int srv_start(void)
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
                        strata_errmsg());
 #endif
-    ev_set_timer(srv.loop, (int)(1000 / srv_cfg.hz), cron, NULL);
+    srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
     log_notice("Ready to accept connections on port %lld", srv_cfg.port);
     return 0;
