@@ -94,6 +94,9 @@ run: all
 bench-engine: deps build/rel/bench/bench_engine
 	./build/rel/bench/bench_engine $(if $(N),--num $(N))
 
+bench-server: deps $(BINS)
+	/usr/bin/python3 bench/bench_server.py $(if $(N),--keys $(N))
+
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
