@@ -160,7 +160,7 @@ typedef struct strata_read_options {
     const void *upper_bound; /* iterators: keys must be < this; NULL = none */
     size_t upper_len;
     bool fill_cache;       /* default true */
-    bool verify_checksums; /* default true */
+    bool verify_checksums; /* default true; currently always on: every block read is verified */
 } strata_read_options;
 void strata_read_options_init(strata_read_options *r);
 

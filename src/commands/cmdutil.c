@@ -18,6 +18,12 @@ ks_txn *cmds__tx(srv_client *c)
     return ks_begin(cmds__ks, cmd_batch(c), cmd_batch_gen(), cmd_now_ms());
 }
 
+void cmds__end(srv_client *c)
+{
+    /* Cannot fail for lack of anything but memory; the commit then fails too. */
+    ks_end(cmds__tx(c));
+}
+
 void cmds__reply_ks_error(srv_client *c, int rc)
 {
     if (rc == ERR_TOOBIG)

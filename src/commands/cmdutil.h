@@ -34,4 +34,14 @@ int cmds__ld2str(char *buf, size_t cap, long double v);
 int cmds__scan_args(srv_client *c, int i, int allow_type, uint64_t *cursor, const char **pat,
                     size_t *plen, long long *count, int *type);
 
+/* Ends the running command's keyspace work (ks_end on its transaction). */
+void cmds__end(srv_client *c);
+/* Defines fn##_w: runs fn, then cmds__end. */
+#define CMDS_WRAP(fn)                                                                              \
+    static void fn##_w(srv_client *c)                                                              \
+    {                                                                                              \
+        fn(c);                                                                                     \
+        cmds__end(c);                                                                              \
+    }
+
 #endif

@@ -118,14 +118,21 @@ static void swapdb_cmd(srv_client *c)
     reply_ok(c);
 }
 
+/* Every handler runs through a wrapper that puts the key counts it changed
+ * into the batch (ks_end) before the server commits. */
+CMDS_WRAP(dbsize_cmd)
+CMDS_WRAP(flushdb_cmd)
+CMDS_WRAP(flushall_cmd)
+CMDS_WRAP(swapdb_cmd)
+
 const cmd_def ksserver_commands[] = {
-    {"dbsize", 1, CMD_READONLY | CMD_FAST, 0, 0, 0, dbsize_cmd, "server",
+    {"dbsize", 1, CMD_READONLY | CMD_FAST, 0, 0, 0, dbsize_cmd_w, "server",
      "Returns the number of keys in the database.", "1.0.0", "O(1)"},
-    {"flushdb", -1, CMD_WRITE, 0, 0, 0, flushdb_cmd, "server",
+    {"flushdb", -1, CMD_WRITE, 0, 0, 0, flushdb_cmd_w, "server",
      "Removes all keys from the current database.", "1.0.0", "O(1)"},
-    {"flushall", -1, CMD_WRITE, 0, 0, 0, flushall_cmd, "server",
+    {"flushall", -1, CMD_WRITE, 0, 0, 0, flushall_cmd_w, "server",
      "Removes all keys from all databases.", "1.0.0", "O(1)"},
-    {"swapdb", 3, CMD_WRITE | CMD_FAST, 0, 0, 0, swapdb_cmd, "server", "Swaps two databases.",
+    {"swapdb", 3, CMD_WRITE | CMD_FAST, 0, 0, 0, swapdb_cmd_w, "server", "Swaps two databases.",
      "4.0.0", "O(1)"},
     {0},
 };

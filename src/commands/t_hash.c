@@ -522,45 +522,64 @@ static void hscan_cmd(srv_client *c)
     ks_meta_release(&m);
 }
 
+/* Every handler runs through a wrapper that puts the key counts it changed
+ * into the batch (ks_end) before the server commits. */
+CMDS_WRAP(hset_cmd)
+CMDS_WRAP(hmset_cmd)
+CMDS_WRAP(hsetnx_cmd)
+CMDS_WRAP(hget_cmd)
+CMDS_WRAP(hmget_cmd)
+CMDS_WRAP(hdel_cmd)
+CMDS_WRAP(hlen_cmd)
+CMDS_WRAP(hstrlen_cmd)
+CMDS_WRAP(hexists_cmd)
+CMDS_WRAP(hkeys_cmd)
+CMDS_WRAP(hvals_cmd)
+CMDS_WRAP(hgetall_cmd)
+CMDS_WRAP(hincrby_cmd)
+CMDS_WRAP(hincrbyfloat_cmd)
+CMDS_WRAP(hrandfield_cmd)
+CMDS_WRAP(hscan_cmd)
+
 const cmd_def hash_commands[] = {
-    {"hset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hset_cmd, "hash",
+    {"hset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hset_cmd_w, "hash",
      "Creates or modifies the value of a field in a hash.", "2.0.0",
      "O(1) for each field/value pair added"},
-    {"hmset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hmset_cmd, "hash",
+    {"hmset", -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hmset_cmd_w, "hash",
      "Sets the values of multiple fields.", "2.0.0", "O(N)"},
-    {"hsetnx", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hsetnx_cmd, "hash",
+    {"hsetnx", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hsetnx_cmd_w, "hash",
      "Sets the value of a field in a hash only when the field doesn't exist.", "2.0.0", "O(1)"},
-    {"hget", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hget_cmd, "hash",
+    {"hget", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hget_cmd_w, "hash",
      "Returns the value of a field in a hash.", "2.0.0", "O(1)"},
-    {"hmget", -3, CMD_READONLY | CMD_FAST, 1, 1, 1, hmget_cmd, "hash",
+    {"hmget", -3, CMD_READONLY | CMD_FAST, 1, 1, 1, hmget_cmd_w, "hash",
      "Returns the values of all fields in a hash.", "2.0.0", "O(N)"},
-    {"hdel", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, hdel_cmd, "hash",
+    {"hdel", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, hdel_cmd_w, "hash",
      "Deletes one or more fields and their values from a hash. Deletes the hash if no fields "
      "remain.",
      "2.0.0", "O(N)"},
-    {"hlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, hlen_cmd, "hash",
+    {"hlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, hlen_cmd_w, "hash",
      "Returns the number of fields in a hash.", "2.0.0", "O(1)"},
-    {"hstrlen", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hstrlen_cmd, "hash",
+    {"hstrlen", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hstrlen_cmd_w, "hash",
      "Returns the length of the value of a field.", "3.2.0", "O(1)"},
-    {"hexists", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hexists_cmd, "hash",
+    {"hexists", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, hexists_cmd_w, "hash",
      "Determines whether a field exists in a hash.", "2.0.0", "O(1)"},
-    {"hkeys", 2, CMD_READONLY, 1, 1, 1, hkeys_cmd, "hash", "Returns all fields in a hash.", "2.0.0",
-     "O(N)"},
-    {"hvals", 2, CMD_READONLY, 1, 1, 1, hvals_cmd, "hash", "Returns all values in a hash.", "2.0.0",
-     "O(N)"},
-    {"hgetall", 2, CMD_READONLY, 1, 1, 1, hgetall_cmd, "hash",
+    {"hkeys", 2, CMD_READONLY, 1, 1, 1, hkeys_cmd_w, "hash", "Returns all fields in a hash.",
+     "2.0.0", "O(N)"},
+    {"hvals", 2, CMD_READONLY, 1, 1, 1, hvals_cmd_w, "hash", "Returns all values in a hash.",
+     "2.0.0", "O(N)"},
+    {"hgetall", 2, CMD_READONLY, 1, 1, 1, hgetall_cmd_w, "hash",
      "Returns all fields and values in a hash.", "2.0.0", "O(N)"},
-    {"hincrby", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrby_cmd, "hash",
+    {"hincrby", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrby_cmd_w, "hash",
      "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if "
      "the field doesn't exist.",
      "2.0.0", "O(1)"},
-    {"hincrbyfloat", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrbyfloat_cmd, "hash",
+    {"hincrbyfloat", 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, hincrbyfloat_cmd_w, "hash",
      "Increments the floating point value of a field by a number. Uses 0 as initial value if the "
      "field doesn't exist.",
      "2.6.0", "O(1)"},
-    {"hrandfield", -2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hrandfield_cmd, "hash",
+    {"hrandfield", -2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hrandfield_cmd_w, "hash",
      "Returns one or more random fields from a hash.", "6.2.0", "O(N)"},
-    {"hscan", -3, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hscan_cmd, "hash",
+    {"hscan", -3, CMD_READONLY | CMD_RANDOM, 1, 1, 1, hscan_cmd_w, "hash",
      "Iterates over fields and values of a hash.", "2.8.0",
      "O(1) for every call. O(N) for a complete iteration."},
     {0},

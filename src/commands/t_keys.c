@@ -750,80 +750,112 @@ static void debug_digest_value_cmd(srv_client *c)
     free(out);
 }
 
+/* Every handler runs through a wrapper that puts the key counts it changed
+ * into the batch (ks_end) before the server commits. */
+CMDS_WRAP(object_encoding_cmd)
+CMDS_WRAP(object_freq_cmd)
+CMDS_WRAP(object_idletime_cmd)
+CMDS_WRAP(object_refcount_cmd)
+CMDS_WRAP(object_help_cmd)
+CMDS_WRAP(debug_digest_cmd)
+CMDS_WRAP(debug_digest_value_cmd)
+CMDS_WRAP(del_cmd)
+CMDS_WRAP(exists_cmd)
+CMDS_WRAP(type_cmd)
+CMDS_WRAP(rename_cmd)
+CMDS_WRAP(renamenx_cmd)
+CMDS_WRAP(copy_cmd)
+CMDS_WRAP(move_cmd)
+CMDS_WRAP(expire_cmd)
+CMDS_WRAP(pexpire_cmd)
+CMDS_WRAP(expireat_cmd)
+CMDS_WRAP(pexpireat_cmd)
+CMDS_WRAP(ttl_cmd)
+CMDS_WRAP(pttl_cmd)
+CMDS_WRAP(expiretime_cmd)
+CMDS_WRAP(pexpiretime_cmd)
+CMDS_WRAP(persist_cmd)
+CMDS_WRAP(touch_cmd)
+CMDS_WRAP(randomkey_cmd)
+CMDS_WRAP(keys_cmd)
+CMDS_WRAP(scan_cmd)
+CMDS_WRAP(dump_cmd)
+CMDS_WRAP(restore_cmd)
+
 static const cmd_def object_subs[] = {
-    {"object|encoding", 3, CMD_READONLY, 2, 2, 1, object_encoding_cmd, "generic",
+    {"object|encoding", 3, CMD_READONLY, 2, 2, 1, object_encoding_cmd_w, "generic",
      "Returns the internal encoding of a Redis object.", "2.2.3", "O(1)"},
-    {"object|freq", 3, CMD_READONLY | CMD_RANDOM, 2, 2, 1, object_freq_cmd, "generic",
+    {"object|freq", 3, CMD_READONLY | CMD_RANDOM, 2, 2, 1, object_freq_cmd_w, "generic",
      "Returns the logarithmic access frequency counter of a Redis object.", "4.0.0", "O(1)"},
-    {"object|idletime", 3, CMD_READONLY | CMD_RANDOM, 2, 2, 1, object_idletime_cmd, "generic",
+    {"object|idletime", 3, CMD_READONLY | CMD_RANDOM, 2, 2, 1, object_idletime_cmd_w, "generic",
      "Returns the time since the last access to a Redis object.", "2.2.3", "O(1)"},
-    {"object|refcount", 3, CMD_READONLY, 2, 2, 1, object_refcount_cmd, "generic",
+    {"object|refcount", 3, CMD_READONLY, 2, 2, 1, object_refcount_cmd_w, "generic",
      "Returns the reference count of a value of a key.", "2.2.3", "O(1)"},
-    {"object|help", 2, 0, 0, 0, 0, object_help_cmd, "generic",
+    {"object|help", 2, 0, 0, 0, 0, object_help_cmd_w, "generic",
      "Returns helpful text about the different subcommands.", "6.2.0", "O(1)"},
     {0},
 };
 
 static const cmd_def debug_subs[] = {
-    {"debug|digest", 2, CMD_ADMIN, 0, 0, 0, debug_digest_cmd, "server",
+    {"debug|digest", 2, CMD_ADMIN, 0, 0, 0, debug_digest_cmd_w, "server",
      "Returns a checksum of the whole data set.", "1.0.0", "O(N)"},
-    {"debug|digest-value", -2, CMD_ADMIN, 0, 0, 0, debug_digest_value_cmd, "server",
+    {"debug|digest-value", -2, CMD_ADMIN, 0, 0, 0, debug_digest_value_cmd_w, "server",
      "Returns a checksum of the values of the given keys.", "1.0.0", "O(N)"},
     {0},
 };
 
 const cmd_def keys_commands[] = {
-    {"del", -2, CMD_WRITE, 1, -1, 1, del_cmd, "generic", "Deletes one or more keys.", "1.0.0",
+    {"del", -2, CMD_WRITE, 1, -1, 1, del_cmd_w, "generic", "Deletes one or more keys.", "1.0.0",
      "O(N)"},
-    {"unlink", -2, CMD_WRITE | CMD_FAST, 1, -1, 1, del_cmd, "generic",
+    {"unlink", -2, CMD_WRITE | CMD_FAST, 1, -1, 1, del_cmd_w, "generic",
      "Asynchronously deletes one or more keys.", "4.0.0", "O(1) for each key removed"},
-    {"exists", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, exists_cmd, "generic",
+    {"exists", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, exists_cmd_w, "generic",
      "Determines whether one or more keys exist.", "1.0.0", "O(N)"},
-    {"type", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, type_cmd, "generic",
+    {"type", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, type_cmd_w, "generic",
      "Determines the type of value stored at a key.", "1.0.0", "O(1)"},
-    {"rename", 3, CMD_WRITE, 1, 2, 1, rename_cmd, "generic",
+    {"rename", 3, CMD_WRITE, 1, 2, 1, rename_cmd_w, "generic",
      "Renames a key and overwrites the destination.", "1.0.0", "O(1)"},
-    {"renamenx", 3, CMD_WRITE | CMD_FAST, 1, 2, 1, renamenx_cmd, "generic",
+    {"renamenx", 3, CMD_WRITE | CMD_FAST, 1, 2, 1, renamenx_cmd_w, "generic",
      "Renames a key only when the target key name doesn't exist.", "1.0.0", "O(1)"},
-    {"copy", -3, CMD_WRITE | CMD_DENYOOM, 1, 2, 1, copy_cmd, "generic",
+    {"copy", -3, CMD_WRITE | CMD_DENYOOM, 1, 2, 1, copy_cmd_w, "generic",
      "Copies the value of a key to a new key.", "6.2.0", "O(N)"},
-    {"move", 3, CMD_WRITE | CMD_FAST, 1, 1, 1, move_cmd, "generic",
+    {"move", 3, CMD_WRITE | CMD_FAST, 1, 1, 1, move_cmd_w, "generic",
      "Moves a key to another database.", "1.0.0", "O(1)"},
-    {"expire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, expire_cmd, "generic",
+    {"expire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, expire_cmd_w, "generic",
      "Sets the expiration time of a key in seconds.", "1.0.0", "O(1)"},
-    {"pexpire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, pexpire_cmd, "generic",
+    {"pexpire", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, pexpire_cmd_w, "generic",
      "Sets the expiration time of a key in milliseconds.", "2.6.0", "O(1)"},
-    {"expireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, expireat_cmd, "generic",
+    {"expireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, expireat_cmd_w, "generic",
      "Sets the expiration time of a key to a Unix timestamp.", "1.2.0", "O(1)"},
-    {"pexpireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, pexpireat_cmd, "generic",
+    {"pexpireat", -3, CMD_WRITE | CMD_FAST, 1, 1, 1, pexpireat_cmd_w, "generic",
      "Sets the expiration time of a key to a Unix milliseconds timestamp.", "2.6.0", "O(1)"},
-    {"ttl", 2, CMD_READONLY | CMD_FAST | CMD_RANDOM, 1, 1, 1, ttl_cmd, "generic",
+    {"ttl", 2, CMD_READONLY | CMD_FAST | CMD_RANDOM, 1, 1, 1, ttl_cmd_w, "generic",
      "Returns the expiration time in seconds of a key.", "1.0.0", "O(1)"},
-    {"pttl", 2, CMD_READONLY | CMD_FAST | CMD_RANDOM, 1, 1, 1, pttl_cmd, "generic",
+    {"pttl", 2, CMD_READONLY | CMD_FAST | CMD_RANDOM, 1, 1, 1, pttl_cmd_w, "generic",
      "Returns the expiration time in milliseconds of a key.", "2.6.0", "O(1)"},
-    {"expiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, expiretime_cmd, "generic",
+    {"expiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, expiretime_cmd_w, "generic",
      "Returns the expiration time of a key as a Unix timestamp.", "7.0.0", "O(1)"},
-    {"pexpiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, pexpiretime_cmd, "generic",
+    {"pexpiretime", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, pexpiretime_cmd_w, "generic",
      "Returns the expiration time of a key as a Unix milliseconds timestamp.", "7.0.0", "O(1)"},
-    {"persist", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, persist_cmd, "generic",
+    {"persist", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, persist_cmd_w, "generic",
      "Removes the expiration time of a key.", "2.2.0", "O(1)"},
-    {"touch", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, touch_cmd, "generic",
+    {"touch", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, touch_cmd_w, "generic",
      "Returns the number of existing keys out of those specified after updating the time they were "
      "last accessed.",
      "3.2.1", "O(N)"},
-    {"randomkey", 1, CMD_READONLY | CMD_RANDOM, 0, 0, 0, randomkey_cmd, "generic",
+    {"randomkey", 1, CMD_READONLY | CMD_RANDOM, 0, 0, 0, randomkey_cmd_w, "generic",
      "Returns a random key name from the database.", "1.0.0", "O(1)"},
-    {"keys", 2, CMD_READONLY, 0, 0, 0, keys_cmd, "generic",
+    {"keys", 2, CMD_READONLY, 0, 0, 0, keys_cmd_w, "generic",
      "Returns all key names that match a pattern.", "1.0.0", "O(N)"},
-    {"scan", -2, CMD_READONLY | CMD_RANDOM, 0, 0, 0, scan_cmd, "generic",
+    {"scan", -2, CMD_READONLY | CMD_RANDOM, 0, 0, 0, scan_cmd_w, "generic",
      "Iterates over the key names in the database.", "2.8.0",
      "O(1) for every call. O(N) for a complete iteration."},
     {"object", -2, 0, 0, 0, 0, NULL, "generic", "A container for object introspection commands.",
      "2.2.3", "Depends on subcommand.", object_subs},
-    {"dump", 2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, dump_cmd, "generic",
+    {"dump", 2, CMD_READONLY | CMD_RANDOM, 1, 1, 1, dump_cmd_w, "generic",
      "Returns a serialized representation of the value stored at a key.", "2.6.0",
      "O(1) to access the key and additional O(N*M) to serialize it"},
-    {"restore", -4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, restore_cmd, "generic",
+    {"restore", -4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, restore_cmd_w, "generic",
      "Creates a key from the serialized representation of a value.", "2.6.0",
      "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value"},
     {"debug", -2, CMD_ADMIN, 0, 0, 0, NULL, "server", "A container for debugging commands.",

@@ -1153,81 +1153,112 @@ static void bitfield_ro_cmd(srv_client *c)
     bitfield_generic(c, 1);
 }
 
+/* Every handler runs through a wrapper that puts the key counts it changed
+ * into the batch (ks_end) before the server commits. */
+CMDS_WRAP(get_cmd)
+CMDS_WRAP(set_cmd)
+CMDS_WRAP(setnx_cmd)
+CMDS_WRAP(setex_cmd)
+CMDS_WRAP(psetex_cmd)
+CMDS_WRAP(getset_cmd)
+CMDS_WRAP(getdel_cmd)
+CMDS_WRAP(getex_cmd)
+CMDS_WRAP(mget_cmd)
+CMDS_WRAP(mset_cmd)
+CMDS_WRAP(msetnx_cmd)
+CMDS_WRAP(append_cmd)
+CMDS_WRAP(strlen_cmd)
+CMDS_WRAP(getrange_cmd)
+CMDS_WRAP(setrange_cmd)
+CMDS_WRAP(incr_cmd)
+CMDS_WRAP(decr_cmd)
+CMDS_WRAP(incrby_cmd)
+CMDS_WRAP(decrby_cmd)
+CMDS_WRAP(incrbyfloat_cmd)
+CMDS_WRAP(lcs_cmd)
+CMDS_WRAP(setbit_cmd)
+CMDS_WRAP(getbit_cmd)
+CMDS_WRAP(bitcount_cmd)
+CMDS_WRAP(bitpos_cmd)
+CMDS_WRAP(bitop_cmd)
+CMDS_WRAP(bitfield_cmd)
+CMDS_WRAP(bitfield_ro_cmd)
+
 const cmd_def string_commands[] = {
-    {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, get_cmd, "string",
+    {"get", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, get_cmd_w, "string",
      "Returns the string value of a key.", "1.0.0", "O(1)"},
-    {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, set_cmd, "string",
+    {"set", -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, set_cmd_w, "string",
      "Sets the string value of a key, ignoring its type.", "1.0.0", "O(1)"},
-    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, setnx_cmd, "string",
+    {"setnx", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, setnx_cmd_w, "string",
      "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)"},
-    {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setex_cmd, "string",
+    {"setex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setex_cmd_w, "string",
      "Sets the string value and expiration time of a key.", "2.0.0", "O(1)"},
-    {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, psetex_cmd, "string",
+    {"psetex", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, psetex_cmd_w, "string",
      "Sets both string value and expiration time in milliseconds of a key.", "2.6.0", "O(1)"},
-    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, getset_cmd, "string",
+    {"getset", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, getset_cmd_w, "string",
      "Returns the previous string value of a key after setting it to a new value.", "1.0.0",
      "O(1)"},
-    {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, getdel_cmd, "string",
+    {"getdel", 2, CMD_WRITE | CMD_FAST, 1, 1, 1, getdel_cmd_w, "string",
      "Returns the string value of a key after deleting the key.", "6.2.0", "O(1)"},
-    {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, getex_cmd, "string",
+    {"getex", -2, CMD_WRITE | CMD_FAST, 1, 1, 1, getex_cmd_w, "string",
      "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)"},
-    {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, mget_cmd, "string",
+    {"mget", -2, CMD_READONLY | CMD_FAST, 1, -1, 1, mget_cmd_w, "string",
      "Atomically returns the string values of one or more keys.", "1.0.0", "O(N)"},
-    {"mset", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, mset_cmd, "string",
+    {"mset", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, mset_cmd_w, "string",
      "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "O(N)"},
-    {"msetnx", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, msetnx_cmd, "string",
+    {"msetnx", -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, msetnx_cmd_w, "string",
      "Atomically modifies the string values of one or more keys only when all keys don't exist.",
      "1.0.1", "O(N)"},
-    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, append_cmd, "string",
+    {"append", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, append_cmd_w, "string",
      "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0",
      "O(1)"},
-    {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, strlen_cmd, "string",
+    {"strlen", 2, CMD_READONLY | CMD_FAST, 1, 1, 1, strlen_cmd_w, "string",
      "Returns the length of a string value.", "2.2.0", "O(1)"},
-    {"getrange", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string",
+    {"getrange", 4, CMD_READONLY, 1, 1, 1, getrange_cmd_w, "string",
      "Returns a substring of the string stored at a key.", "2.4.0", "O(N)"},
-    {"substr", 4, CMD_READONLY, 1, 1, 1, getrange_cmd, "string",
+    {"substr", 4, CMD_READONLY, 1, 1, 1, getrange_cmd_w, "string",
      "Returns a substring from a string value.", "1.0.0", "O(N)"},
-    {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setrange_cmd, "string",
+    {"setrange", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setrange_cmd_w, "string",
      "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't "
      "exist.",
      "2.2.0", "O(1)"},
-    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incr_cmd, "string",
+    {"incr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incr_cmd_w, "string",
      "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't "
      "exist.",
      "1.0.0", "O(1)"},
-    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decr_cmd, "string",
+    {"decr", 2, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decr_cmd_w, "string",
      "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't "
      "exist.",
      "1.0.0", "O(1)"},
-    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrby_cmd, "string",
+    {"incrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrby_cmd_w, "string",
      "Increments the integer value of a key by a number. Uses 0 as initial value if the key "
      "doesn't exist.",
      "1.0.0", "O(1)"},
-    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decrby_cmd, "string",
+    {"decrby", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, decrby_cmd_w, "string",
      "Decrements a number from the integer value of a key. Uses 0 as initial value if the key "
      "doesn't exist.",
      "1.0.0", "O(1)"},
-    {"incrbyfloat", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrbyfloat_cmd, "string",
+    {"incrbyfloat", 3, CMD_WRITE | CMD_DENYOOM | CMD_FAST, 1, 1, 1, incrbyfloat_cmd_w, "string",
      "Increment the floating point value of a key by a number. Uses 0 as initial value if the key "
      "doesn't exist.",
      "2.6.0", "O(1)"},
-    {"lcs", -3, CMD_READONLY, 1, 2, 1, lcs_cmd, "string", "Finds the longest common substring.",
+    {"lcs", -3, CMD_READONLY, 1, 2, 1, lcs_cmd_w, "string", "Finds the longest common substring.",
      "7.0.0", "O(N*M)"},
-    {"setbit", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setbit_cmd, "bitmap",
+    {"setbit", 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, setbit_cmd_w, "bitmap",
      "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
      "2.2.0", "O(1)"},
-    {"getbit", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, getbit_cmd, "bitmap",
+    {"getbit", 3, CMD_READONLY | CMD_FAST, 1, 1, 1, getbit_cmd_w, "bitmap",
      "Returns a bit value by offset.", "2.2.0", "O(1)"},
-    {"bitcount", -2, CMD_READONLY, 1, 1, 1, bitcount_cmd, "bitmap",
+    {"bitcount", -2, CMD_READONLY, 1, 1, 1, bitcount_cmd_w, "bitmap",
      "Counts the number of set bits (population counting) in a string.", "2.6.0", "O(N)"},
-    {"bitpos", -3, CMD_READONLY, 1, 1, 1, bitpos_cmd, "bitmap",
+    {"bitpos", -3, CMD_READONLY, 1, 1, 1, bitpos_cmd_w, "bitmap",
      "Finds the first set (1) or clear (0) bit in a string.", "2.8.7", "O(N)"},
-    {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, bitop_cmd, "bitmap",
+    {"bitop", -4, CMD_WRITE | CMD_DENYOOM, 2, -1, 1, bitop_cmd_w, "bitmap",
      "Performs bitwise operations on multiple strings, and stores the result.", "2.6.0", "O(N)"},
-    {"bitfield", -2, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, bitfield_cmd, "bitmap",
+    {"bitfield", -2, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, bitfield_cmd_w, "bitmap",
      "Performs arbitrary bitfield integer operations on strings.", "3.2.0",
      "O(1) for each subcommand specified"},
-    {"bitfield_ro", -2, CMD_READONLY | CMD_FAST, 1, 1, 1, bitfield_ro_cmd, "bitmap",
+    {"bitfield_ro", -2, CMD_READONLY | CMD_FAST, 1, 1, 1, bitfield_ro_cmd_w, "bitmap",
      "Performs arbitrary read-only bitfield integer operations on strings.", "6.0.0",
      "O(1) for each subcommand specified"},
     {0},

@@ -158,6 +158,16 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
+/* Retries a WAL rewind that failed after a failed write (leader only). */
+int db__wal_repair(strata_db *db)
+{
+    if (!db->wal_rewind_pending) return 0;
+    int rc = logw_rewind(db->wal, db->wal_rewind_to);
+    if (rc) return rc;
+    db->wal_rewind_pending = false;
+    return 0;
+}
+
 /* Starts a new WAL segment. The old one is only handed to the OS here: the
  * next SYNC write (or strata_sync, or close) syncs and closes it before its
  * own records, so a synced segment never survives a power loss that an
@@ -172,7 +182,8 @@ int db__new_wal(strata_db *db)
         if (rc) return rc;
     }
     if (db->wal) {
-        int rc = logw_flush(db->wal);
+        int rc = db__wal_repair(db);
+        if (!rc) rc = logw_flush(db->wal);
         if (rc) return rc;
     }
     uint64_t n = version_set_new_file_number(db->vs);
@@ -180,6 +191,9 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
+    /* The header is made durable before the name can be: a power loss must
+     * never leave a named segment whose header reads as zeros. */
+    if (!rc) rc = logw_sync(w);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
         if (w) logw_close(w);
@@ -201,9 +215,12 @@ int db__new_wal(strata_db *db)
 int db__wal_sync_prefix(strata_db *db)
 {
     if (db->old_wal) {
+        /* logw_close frees the writer even when its final sync fails; the
+         * bytes are then as durable as they will get, and the error fails
+         * this group. */
         int rc = logw_close(db->old_wal);
-        if (rc) return rc;
         db->old_wal = NULL;
+        if (rc) return rc;
     }
     if (db->wal_dir_dirty) {
         int rc = env_sync_dir(db->env, db->dir);

@@ -172,6 +172,7 @@ static void flush_one(strata_db *db)
     free(parts);
     free(bottom);
     db->flush_running = false;
+    db->flush_attempts++;
     pthread_cond_broadcast(&db->done_cv);
     pthread_cond_broadcast(&db->bg_cv);
 }
@@ -296,8 +297,13 @@ static int wait_flushed(strata_db *db, uint64_t ticket)
 {
     int rc = 0;
     pthread_mutex_lock(&db->mu);
+    /* An error counts only from an attempt that ended after this call began:
+     * a flush error left from before (the disk may be fine again) gets one
+     * fresh retry, woken now rather than after the retry delay. */
+    uint64_t attempts = db->flush_attempts + (db->flush_running ? 1 : 0);
+    if (db->flush_error) pthread_cond_broadcast(&db->bg_cv);
     while (db->flushed_tickets < ticket && !db->shutting_down) {
-        if (db->flush_error) {
+        if (db->flush_error && db->flush_attempts > attempts) {
             rc = err_set(db->flush_error, "%s", db->bg_errmsg);
             break;
         }

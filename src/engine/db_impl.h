@@ -84,6 +84,10 @@ struct strata_db {
     int nsegs, csegs;
     logw *old_wal;      /* previous segment, handed to the OS but not yet synced */
     bool wal_dir_dirty; /* the directory entry of `wal` is not yet durable */
+    /* A failed write could not be cut back out of the WAL yet (leader only):
+     * nothing is appended and no segment rolls until db__wal_repair works. */
+    bool wal_rewind_pending;
+    uint64_t wal_rewind_to;
 
     writer *wq_head, *wq_tail;
     uint64_t last_seq_alloc; /* leader only */
@@ -96,8 +100,9 @@ struct strata_db {
     bool threads_started, sync_started;
     bool shutting_down;
     bool flush_running, compact_running;
-    int manual_compactions; /* compact_range in progress: the thread pauses */
-    int flush_error;        /* last flush failed with this (retrying) */
+    int manual_compactions;  /* compact_range in progress: the thread pauses */
+    int flush_error;         /* last flush failed with this (retrying) */
+    uint64_t flush_attempts; /* flushes finished, failed or not */
     int compact_error;
     char bg_errmsg[256];
     int fatal; /* ERR_CLOSED-like sticky error: writes refused */
@@ -116,6 +121,7 @@ uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
 void db__install_stats(strata_db *db);         /* mu held, after a version change */
 int db__new_wal(strata_db *db);                /* mu held, leader or open */
 int db__wal_sync_prefix(strata_db *db);        /* leader or close */
+int db__wal_repair(strata_db *db);             /* leader: retries a pending WAL rewind */
 void db__wal_retention(strata_db *db);         /* mu held */
 /* db_write.c */
 int db__request_switch(strata_db *db, uint64_t *ticket);

@@ -177,7 +177,8 @@ static int make_room(strata_db *db, writer *w, bool force)
 static int write_group(strata_db *db, writer *first, writer *last, int durability,
                        uint64_t *wal_bytes)
 {
-    int rc = 0;
+    int rc = db__wal_repair(db);
+    if (rc) return rc;
     uint64_t start = logw_size(db->wal);
     uint64_t flushed_before = logw_flushed(db->wal);
     for (writer *w = first; !rc; w = w->next) {
@@ -196,10 +197,13 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
          * records of earlier DUR_NONE groups go too (their promise allows it). */
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        int rw = logw_rewind(db->wal, flushed_before < start ? flushed_before : start);
-        if (rw) {
-            log_warn("WAL rewind failed after a write error: %s", err_msg());
-            return err_set(ERR_CLOSED, "WAL write failed (%s) and could not be undone", msg);
+        uint64_t to = flushed_before < start ? flushed_before : start;
+        if (logw_rewind(db->wal, to)) {
+            /* Retried before the next append or segment roll (db__wal_repair):
+             * the database works again once the disk does. */
+            log_warn("WAL rewind failed after a write error (will retry): %s", err_msg());
+            db->wal_rewind_pending = true;
+            db->wal_rewind_to = to;
         }
         return err_set(rc, "%s", msg);
     }

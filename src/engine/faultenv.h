@@ -29,7 +29,8 @@
  * Injected faults: per operation class, the n-th matching call from now fails
  * with a given code, or with `sticky` every call from the n-th on until
  * faultenv_clear(). A path filter restricts which files count. A failing
- * append writes nothing unless it was made a torn append.
+ * append writes nothing unless it was made a torn append. Truncation (which
+ * needs no space) fails only in the dead state.
  *
  * Sync points: every file sync and directory sync call (successful or not)
  * is one sync point, numbered from 1 since faultenv_new.

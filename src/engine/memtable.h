@@ -35,7 +35,7 @@ int memtable_range_dels(memtable *m, uint32_t part, rangedel_list *out);
 bool memtable_has_range_dels(memtable *m, uint32_t part);
 /* Memory used by entries (arena bytes handed out, incl. node overhead and
  * block tails left unused) plus range tombstones; at most one arena block
- * (1 MiB) less than what is allocated. */
+ * (2 MiB) less than what is allocated. */
 size_t memtable_bytes(const memtable *m);
 bool memtable_empty(const memtable *m);
 /* Fills ids with the partitions holding data (up to max); returns the count. */

@@ -6,7 +6,9 @@
  * Invariants
  *  1. Forward: every valid child other than cur is positioned at a key
  *     > key(cur). Backward: at a key < key(cur).
- *  2. A child with a non-zero status makes the merge report that status. */
+ *  2. A child with a non-zero status makes the merge report that status and
+ *     become invalid at once: stepping on over the other children would
+ *     silently skip the failed child's entries (a gap in a scan). */
 #include "engine/merge.h"
 
 #include "engine/dbformat.h"
@@ -25,6 +27,11 @@ typedef struct merge_iter {
 static void find_smallest(merge_iter *m)
 {
     int best = -1;
+    for (int i = 0; i < m->n; i++)
+        if (iki_status(m->kids[i]) != 0) {
+            m->cur = -1;
+            return;
+        }
     const void *bk = NULL;
     size_t bl = 0;
     for (int i = 0; i < m->n; i++) {
@@ -43,6 +50,11 @@ static void find_smallest(merge_iter *m)
 static void find_largest(merge_iter *m)
 {
     int best = -1;
+    for (int i = 0; i < m->n; i++)
+        if (iki_status(m->kids[i]) != 0) {
+            m->cur = -1;
+            return;
+        }
     const void *bk = NULL;
     size_t bl = 0;
     for (int i = 0; i < m->n; i++) {

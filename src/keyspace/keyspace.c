@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include "keyspace/glob.h"
+#include "keyspace/internal.h"
 #include "keyspace/overlay.h"
 #include "keyspace/slot.h"
 #include "util/coding.h"
@@ -58,6 +59,11 @@ struct ks_txn {
     uint64_t keys[256], expires[256];
     uint8_t cnt_dirty[256];
     int any_cnt_dirty;
+    uint8_t cnt_unflushed[256]; /* count changed, record not yet in the batch */
+    int any_unflushed;
+    int wrote;     /* something went into the batch since the last reset */
+    uint64_t seq0; /* engine sequence before the first write */
+    uint32_t ops;  /* batch operations after the last write */
     int hw_dirty;
     dead *pend;
     size_t npend, pcap;
@@ -282,21 +288,36 @@ static int tx_get(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, 
     return strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
 }
 
+/* Remembers where the engine's sequence stood before the batch's first write
+ * and how many operations the batch holds, so reset() can tell a committed
+ * batch (sequence advanced by exactly that much) from a discarded one. */
+static void note_write(ks_txn *t)
+{
+    if (!t->wrote) {
+        t->wrote = 1;
+        t->seq0 = strata_last_sequence(t->ks->db);
+    }
+    t->ops = strata_batch_count(t->batch);
+}
+
 static int tx_put(ks_txn *t, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
     int rc = strata_batch_put(t->batch, 0, k, kl, v, vl);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_put(t->ov, k, kl, v, vl);
 }
 
 static int tx_del(ks_txn *t, const uint8_t *k, size_t kl)
 {
     int rc = strata_batch_delete(t->batch, 0, k, kl);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_del(t->ov, k, kl);
 }
 
 static int tx_del_range(ks_txn *t, const uint8_t *s, size_t sl, const uint8_t *e, size_t el)
 {
     int rc = strata_batch_delete_range(t->batch, 0, s, sl, e, el);
+    if (!rc) note_write(t);
     return rc ? rc : ks__ov_del_range(t->ov, s, sl, e, el);
 }
 
@@ -311,17 +332,32 @@ static uint64_t *cnt_keys(ks_txn *t, uint8_t pdb)
     return &t->keys[pdb];
 }
 
-/* Writes the count record of pdb into the batch (after every change, so the
- * count always travels with the key change that caused it). */
+/* Changes the counts of pdb; ks_end() puts the count record into the batch
+ * once per command, so the count travels with the key changes that caused it. */
 static int put_counts(ks_txn *t, uint8_t pdb, int64_t dkeys, int64_t dexp)
 {
     uint64_t *k = cnt_keys(t, pdb);
     *k += (uint64_t)dkeys;
     t->expires[pdb] += (uint64_t)dexp;
-    uint8_t key[3] = {SYS, 'C', pdb}, val[16];
-    put_u64(val, *k);
-    put_u64(val + 8, t->expires[pdb]);
-    return tx_put(t, key, 3, val, 16);
+    t->cnt_unflushed[pdb] = 1;
+    t->any_unflushed = 1;
+    return 0;
+}
+
+int ks_end(ks_txn *t)
+{
+    if (!t->any_unflushed) return 0;
+    for (int p = 0; p < 256; p++) {
+        if (!t->cnt_unflushed[p]) continue;
+        uint8_t key[3] = {SYS, 'C', (uint8_t)p}, val[16];
+        put_u64(val, t->keys[p]);
+        put_u64(val + 8, t->expires[p]);
+        int rc = tx_put(t, key, 3, val, 16);
+        if (rc) return rc;
+        t->cnt_unflushed[p] = 0;
+    }
+    t->any_unflushed = 0;
+    return 0;
 }
 
 static int sys_get_u64s(ks_t *ks, const uint8_t *k, size_t kl, uint64_t *a, uint64_t *b)
@@ -437,11 +473,42 @@ static int dead_record_present(ks_t *ks, uint64_t ver)
     return rc == 0;
 }
 
+/* The batch went into the engine (the sequence moved by exactly its size and
+ * every count record was in it): adopt the transaction's state. */
+static void adopt(ks_txn *t)
+{
+    ks_t *ks = t->ks;
+    for (int p = 0; p < 256 && t->any_cnt_dirty; p++) {
+        if (!t->cnt_dirty[p]) continue;
+        ks->keys[p] = t->keys[p];
+        ks->expires[p] = t->expires[p];
+        t->cnt_dirty[p] = 0;
+    }
+    t->any_cnt_dirty = 0;
+    if (t->map_dirty) memcpy(ks->map, t->map, KS_MAX_DBS);
+    t->map_dirty = 0;
+    t->hw_dirty = 0; /* ks->hw already holds the mark the batch wrote */
+    for (size_t i = 0; i < t->npend; i++) dead_add(ks, t->pend[i]);
+    t->npend = 0;
+}
+
 /* The previous batch was committed or discarded: follow the engine. */
 static int reset(ks_txn *t)
 {
     ks_t *ks = t->ks;
     int rc = 0;
+    int committed = t->wrote && !t->any_unflushed && t->ks->db &&
+                    strata_last_sequence(t->ks->db) == t->seq0 + t->ops;
+    t->wrote = 0;
+    if (t->any_unflushed) { /* a caller skipped ks_end(): trust only the engine */
+        memset(t->cnt_unflushed, 0, sizeof(t->cnt_unflushed));
+        t->any_unflushed = 0;
+    }
+    if (committed) {
+        adopt(t);
+        ks__ov_clear(t->ov);
+        return 0;
+    }
     if (t->any_cnt_dirty) {
         for (int p = 0; p < 256; p++) {
             if (!t->cnt_dirty[p]) continue;
@@ -482,6 +549,11 @@ ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms)
     t->batch = b;
     t->now = now_ms;
     return t;
+}
+
+int ks__txn_databases(const ks_txn *t)
+{
+    return t->ks->databases;
 }
 
 int64_t ks_now(const ks_txn *t)
@@ -949,16 +1021,10 @@ int ks_hash_scan(ks_txn *t, int db, const void *key, size_t klen, const ks_meta 
     return rc;
 }
 
-/* Collected fields of a hash (COPY, DUMP, digest). */
-typedef struct fieldvec {
-    uint8_t **f, **v;
-    size_t *fl, *vl;
-    size_t n, cap;
-} fieldvec;
-
-static int fv_add(void *arg, const void *f, size_t flen, const void *v, size_t vlen)
+/* Collected fields of a hash (COPY, DUMP): see internal.h. */
+int ks__fv_add(void *arg, const void *f, size_t flen, const void *v, size_t vlen)
 {
-    fieldvec *fv = arg;
+    ks__fieldvec *fv = arg;
     if (fv->n == fv->cap) {
         size_t cap = fv->cap ? fv->cap * 2 : 16;
         uint8_t **nf = realloc(fv->f, cap * sizeof(*nf));
@@ -983,7 +1049,7 @@ static int fv_add(void *arg, const void *f, size_t flen, const void *v, size_t v
     return 0;
 }
 
-static void fv_free(fieldvec *fv)
+void ks__fv_free(ks__fieldvec *fv)
 {
     for (size_t i = 0; i < fv->n; i++) free(fv->f[i]);
     free(fv->f);
@@ -993,13 +1059,13 @@ static void fv_free(fieldvec *fv)
     memset(fv, 0, sizeof(*fv));
 }
 
-static int fv_load(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *m, fieldvec *fv)
+int ks__fv_load(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *m, ks__fieldvec *fv)
 {
     uint64_t next;
     memset(fv, 0, sizeof(*fv));
-    int rc = ks_hash_scan(t, db, key, klen, m, 0, 0, fv_add, fv, &next);
+    int rc = ks_hash_scan(t, db, key, klen, m, 0, 0, ks__fv_add, fv, &next);
     if (!rc && fv->n != m->count) rc = ERR_NOMEM; /* fv_add stops on allocation failure */
-    if (rc) fv_free(fv);
+    if (rc) ks__fv_free(fv);
     return rc;
 }
 
@@ -1028,8 +1094,8 @@ int ks_copy(ks_txn *t, int sdb, const void *skey, size_t sklen, ks_meta *src, in
         rc = write_meta(t, dp, ds, dkey, dklen, dst, NULL, 0);
         if (!rc) rc = del_stored(t, sp, ss, skey, sklen, src, 1);
     } else {
-        fieldvec fv;
-        if ((rc = fv_load(t, sdb, skey, sklen, src, &fv))) return rc;
+        ks__fieldvec fv;
+        if ((rc = ks__fv_load(t, sdb, skey, sklen, src, &fv))) return rc;
         if ((rc = alloc_version(t, &dst->version))) goto done;
         dst->count = fv.n;
         for (size_t i = 0; i < fv.n && !rc; i++) {
@@ -1041,7 +1107,7 @@ int ks_copy(ks_txn *t, int sdb, const void *skey, size_t sklen, ks_meta *src, in
         if (!rc) rc = write_meta(t, dp, ds, dkey, dklen, dst, NULL, 0);
         if (!rc && move_src) rc = del_stored(t, sp, ss, skey, sklen, src, 0);
     done:
-        fv_free(&fv);
+        ks__fv_free(&fv);
     }
     if (!rc && move_src) src->exists = 0;
     return rc;
@@ -1229,249 +1295,6 @@ int ks_randomkey(ks_txn *t, int db, void **key, size_t *klen)
     return rc;
 }
 
-/* ------------------------------------------------------ digest, DUMP/RESTORE */
-
-/* 160-bit digest accumulator: three lanes summed mod 2^64 (order-free). */
-typedef struct dig {
-    uint64_t a, b, c;
-} dig;
-
-static void dig_add(dig *d, const void *p, size_t n)
-{
-    XXH128_hash_t h = XXH3_128bits(p, n);
-    d->a += h.low64;
-    d->b += h.high64;
-    d->c += XXH3_64bits_withSeed(p, n, 0x5354524154414442ull); /* "STRATADB" */
-}
-
-static void dig_hex(const dig *d, char out[41])
-{
-    if (!d->a && !d->b && !d->c) {
-        memset(out, '0', 40);
-        out[40] = 0;
-        return;
-    }
-    snprintf(out, 41, "%016" PRIx64 "%016" PRIx64 "%08" PRIx32, d->a, d->b, (uint32_t)(d->c >> 32));
-}
-
-static int hash_field_digest(void *arg, const void *f, size_t flen, const void *v, size_t vlen)
-{
-    uint8_t *buf = malloc(flen + vlen + 16);
-    if (!buf) return ERR_NOMEM;
-    put_u64(buf, flen);
-    memcpy(buf + 8, f, flen);
-    put_u64(buf + 8 + flen, vlen);
-    memcpy(buf + 16 + flen, v, vlen);
-    dig_add(arg, buf, flen + vlen + 16);
-    free(buf);
-    return 0;
-}
-
-/* Value digest: type plus content (fields summed, so their order is free). */
-static int value_digest(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *m, dig *d)
-{
-    memset(d, 0, sizeof(*d));
-    if (m->type == KS_STRING) {
-        uint8_t *buf = malloc(m->vlen + 1);
-        if (!buf) return ERR_NOMEM;
-        buf[0] = KS_STRING;
-        memcpy(buf + 1, m->val, m->vlen);
-        dig_add(d, buf, m->vlen + 1);
-        free(buf);
-        return 0;
-    }
-    uint8_t ty = (uint8_t)m->type;
-    dig_add(d, &ty, 1);
-    uint64_t next;
-    return ks_hash_scan(t, db, key, klen, m, 0, 0, hash_field_digest, d, &next);
-}
-
-int ks_digest_value(ks_txn *t, int db, const void *key, size_t klen, char out[41])
-{
-    ks_meta m;
-    dig d = {0, 0, 0};
-    int rc = ks_lookup(t, db, key, klen, &m);
-    if (!rc && m.exists) rc = value_digest(t, db, key, klen, &m, &d);
-    ks_meta_release(&m);
-    dig_hex(&d, out);
-    return rc;
-}
-
-typedef struct keyvec {
-    uint8_t **k;
-    size_t *l;
-    size_t n, cap;
-} keyvec;
-
-static int kv_add(void *arg, const void *key, size_t klen)
-{
-    keyvec *kv = arg;
-    if (kv->n == kv->cap) {
-        size_t cap = kv->cap ? kv->cap * 2 : 256;
-        uint8_t **nk = realloc(kv->k, cap * sizeof(*nk));
-        if (nk) kv->k = nk;
-        size_t *nl = realloc(kv->l, cap * sizeof(*nl));
-        if (nl) kv->l = nl;
-        if (!nk || !nl) return ERR_NOMEM;
-        kv->cap = cap;
-    }
-    uint8_t *c = malloc(klen ? klen : 1);
-    if (!c) return ERR_NOMEM;
-    memcpy(c, key, klen);
-    kv->k[kv->n] = c;
-    kv->l[kv->n++] = klen;
-    return 0;
-}
-
-static void kv_free(keyvec *kv)
-{
-    for (size_t i = 0; i < kv->n; i++) free(kv->k[i]);
-    free(kv->k);
-    free(kv->l);
-    memset(kv, 0, sizeof(*kv));
-}
-
-int ks_digest(ks_txn *t, char out[41])
-{
-    dig total = {0, 0, 0};
-    int rc = 0;
-    for (int db = 0; db < t->ks->databases && !rc; db++) {
-        uint64_t cur = 0;
-        do {
-            keyvec kv = {0};
-            rc = ks_scan(t, db, cur, 1024, KS_NONE, NULL, 0, kv_add, &kv, &cur);
-            for (size_t i = 0; i < kv.n && !rc; i++) {
-                ks_meta m;
-                if ((rc = ks_lookup(t, db, kv.k[i], kv.l[i], &m))) break;
-                dig vd;
-                if (m.exists && !(rc = value_digest(t, db, kv.k[i], kv.l[i], &m, &vd))) {
-                    /* Per key: db, key, expiry and the value digest, hashed together. */
-                    size_t n = 4 + 8 + kv.l[i] + 24;
-                    uint8_t *buf = malloc(n);
-                    if (!buf) {
-                        rc = ERR_NOMEM;
-                    } else {
-                        put_u32(buf, (uint32_t)db);
-                        put_u64(buf + 4, (uint64_t)m.expire_ms);
-                        memcpy(buf + 12, kv.k[i], kv.l[i]);
-                        put_u64(buf + 12 + kv.l[i], vd.a);
-                        put_u64(buf + 20 + kv.l[i], vd.b);
-                        put_u64(buf + 28 + kv.l[i], vd.c);
-                        dig_add(&total, buf, n);
-                        free(buf);
-                    }
-                }
-                ks_meta_release(&m);
-            }
-            kv_free(&kv);
-        } while (cur && !rc);
-    }
-    dig_hex(&total, out);
-    return rc;
-}
-
-/* DUMP payload: [type u8][body][format version u16 LE][crc32c u32 LE of all before].
- * string body: the bytes; hash body: varint n, n x (varint flen, field, varint vlen, value). */
-#define DUMP_VERSION 1
-
-int ks_dump(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *m, uint8_t **out,
-            size_t *len)
-{
-    if (!m->exists) return ERR_NOTFOUND;
-    fieldvec fv = {0};
-    size_t n = 1 + 6;
-    int rc = 0;
-    if (m->type == KS_STRING) {
-        n += m->vlen;
-    } else {
-        if ((rc = fv_load(t, db, key, klen, m, &fv))) return rc;
-        n += VARINT_MAX;
-        for (size_t i = 0; i < fv.n; i++) n += 2 * VARINT_MAX + fv.fl[i] + fv.vl[i];
-    }
-    uint8_t *p = malloc(n);
-    if (!p) {
-        fv_free(&fv);
-        return ERR_NOMEM;
-    }
-    size_t o = 0;
-    p[o++] = (uint8_t)m->type;
-    if (m->type == KS_STRING) {
-        memcpy(p + o, m->val, m->vlen);
-        o += m->vlen;
-    } else {
-        o += put_varint(p + o, fv.n);
-        for (size_t i = 0; i < fv.n; i++) {
-            o += put_varint(p + o, fv.fl[i]);
-            memcpy(p + o, fv.f[i], fv.fl[i]);
-            o += fv.fl[i];
-            o += put_varint(p + o, fv.vl[i]);
-            memcpy(p + o, fv.v[i], fv.vl[i]);
-            o += fv.vl[i];
-        }
-    }
-    put_u16(p + o, DUMP_VERSION);
-    o += 2;
-    put_u32(p + o, crc32c(p, o));
-    o += 4;
-    fv_free(&fv);
-    *out = p;
-    *len = o;
-    return 0;
-}
-
-int ks_dump_verify(const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    if (len < 7 || get_u16(p + len - 6) != DUMP_VERSION ||
-        get_u32(p + len - 4) != crc32c(p, len - 4))
-        return ERR_CORRUPT;
-    return 0;
-}
-
-int ks_restore(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, const void *data,
-               size_t len, int64_t expire_ms)
-{
-    int rc = ks_dump_verify(data, len);
-    if (rc) return rc;
-    const uint8_t *p = data, *end = p + len - 6;
-    int type = *p++;
-    if (type == KS_STRING)
-        return ks_set_string(t, db, key, klen, m, p, (size_t)(end - p), expire_ms);
-    if (type != KS_HASH) return ERR_CORRUPT;
-    /* Validate the whole body before writing anything. */
-    uint64_t n;
-    size_t a = get_varint(p, end, &n);
-    if (!a || n == 0) return ERR_CORRUPT;
-    const uint8_t *q = p + a;
-    for (uint64_t i = 0; i < n; i++) {
-        for (int j = 0; j < 2; j++) {
-            uint64_t l;
-            size_t b = get_varint(q, end, &l);
-            if (!b || l > (uint64_t)(end - q - b)) return ERR_CORRUPT;
-            q += b + l;
-        }
-    }
-    if (q != end) return ERR_CORRUPT;
-    /* Replace: the key becomes a new hash. */
-    if (m->exists && (rc = ks_delete(t, db, key, klen, m)) < 0) return rc;
-    rc = 0;
-    m->exists = 0;
-    q = p + a;
-    for (uint64_t i = 0; i < n && !rc; i++) {
-        uint64_t fl = 0, vl = 0;
-        q += get_varint(q, end, &fl);
-        const uint8_t *f = q;
-        q += fl;
-        q += get_varint(q, end, &vl);
-        int added;
-        rc = ks_hash_put(t, db, key, klen, m, f, fl, q, vl, &added);
-        q += vl;
-    }
-    if (rc) return rc;
-    m->expire_ms = expire_ms;
-    return ks_hash_commit(t, db, key, klen, m);
-}
-
 /* ------------------------------------------------------- background work */
 
 typedef struct expent {
@@ -1578,6 +1401,7 @@ int ks_cron(ks_t *ks, uint64_t gen, int64_t now_ms, size_t max_keys, size_t *exp
         ks->exp_rr = (ks->exp_rr + 1) % ks->databases;
     }
     if (!rc) rc = gc_dead(ks, b, max_keys);
+    if (!rc) rc = ks_end(t);
     if (!rc && strata_batch_count(b)) {
         strata_write_options w;
         strata_write_options_init(&w);

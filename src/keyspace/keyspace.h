@@ -12,8 +12,8 @@
  * whatever the engine really holds, even after a failed commit.
  *
  * Invariants
- *  1. A key's metadata record, its key count and its expiry index entry
- *     change in the same batch, so DBSIZE is right after any crash.
+ *  1. A key's metadata record, its key count (put by ks_end) and its expiry
+ *     index entry change in the same batch, so DBSIZE is right after any crash.
  *  2. Collection versions are unique for the life of the database (a
  *     persisted high-water mark is bumped in the same batch that uses a new
  *     version), so fields of a dead version are garbage forever; the
@@ -78,6 +78,10 @@ void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);
  * the time expiry is judged against. Never fails. */
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms);
 int64_t ks_now(const ks_txn *t);
+/* Puts the key-count records changed by the command into the batch. Call
+ * after every command that may have written (and before the batch is
+ * committed); a batch committed without it is treated as not committed. */
+int ks_end(ks_txn *t);
 
 /* ---- Keys ---- */
 /* Fills m (m->exists = 0 when absent). 0, or an engine error. */

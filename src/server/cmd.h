@@ -145,10 +145,27 @@ typedef void (*cmd_info_append)(void *buf, const char *text, size_t len);
 typedef void (*cmd_info_fn)(void *buf, cmd_info_append append);
 int cmd_register_info(const char *section, cmd_info_fn fn);
 
+/* Called after every commit attempt of a non-empty batch, with 1 when it was
+ * applied and 0 when it was discarded (engine error or write stall). */
+typedef void (*cmd_commit_fn)(int committed);
+int cmd_register_commit_hook(cmd_commit_fn fn);
+
 /* ---- Lifecycle hooks (optional; set by the binary) ---- */
 /* Called on the loop thread about every 100 ms (active expiry and the like);
  * gets a time budget in microseconds. */
 typedef void (*cmd_cron_fn)(uint64_t budget_us);
 int cmd_register_cron(cmd_cron_fn fn);
+
+/* ---- Engine lifecycle hooks (optional; set by the binary) ---- */
+/* configure runs on the options before strata_open (compaction filter,
+ * partitions-related options); opened runs once the engine is open (a
+ * negative return aborts start-up with that error); closing runs before
+ * strata_close. Any of them may be NULL. */
+typedef struct cmd_engine_hooks {
+    void (*configure)(strata_options *o);
+    int (*opened)(strata_db *db);
+    void (*closing)(strata_db *db);
+} cmd_engine_hooks;
+int cmd_register_engine_hooks(const cmd_engine_hooks *hooks);
 
 #endif

@@ -25,6 +25,7 @@ struct ev_loop {
     int nslots;
     int period_ms;
     uint64_t next_timer_ms;
+    int wake_ms; /* -1 or a one-shot cap on the next wait */
     ev_hook timer_fn, before_fn;
     void *timer_data, *before_data;
 };
@@ -45,6 +46,7 @@ ev_loop *ev_create(void)
 {
     ev_loop *l = calloc(1, sizeof(*l));
     if (!l) return NULL;
+    l->wake_ms = -1;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         free(l);
@@ -112,6 +114,11 @@ void ev_set_before_sleep(ev_loop *l, ev_hook fn, void *data)
     l->before_data = data;
 }
 
+void ev_wake_in(ev_loop *l, int ms)
+{
+    if (l->wake_ms < 0 || ms < l->wake_ms) l->wake_ms = ms;
+}
+
 void ev_stop(ev_loop *l)
 {
     l->stop = 1;
@@ -128,6 +135,8 @@ void ev_run(ev_loop *l)
             uint64_t now = ev_now_ms();
             timeout = now >= l->next_timer_ms ? 0 : (int)(l->next_timer_ms - now);
         }
+        if (l->wake_ms >= 0 && (timeout < 0 || l->wake_ms < timeout)) timeout = l->wake_ms;
+        l->wake_ms = -1;
         int n = epoll_wait(l->epfd, evs, EV_BATCH, timeout);
         if (n < 0 && errno != EINTR) break;
         for (int i = 0; i < n; i++) {

@@ -25,6 +25,8 @@ int ev_mask(ev_loop *l, int fd);
 void ev_set_timer(ev_loop *l, int period_ms, ev_hook fn, void *data);
 /* Called before each wait (and after each batch of events). */
 void ev_set_before_sleep(ev_loop *l, ev_hook fn, void *data);
+/* Makes the next wait return after at most ms milliseconds (once). */
+void ev_wake_in(ev_loop *l, int ms);
 void ev_run(ev_loop *l);
 void ev_stop(ev_loop *l);
 /* Monotonic milliseconds and microseconds. */

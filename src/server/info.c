@@ -106,7 +106,7 @@ static void sec_stats(sbuf *o)
         "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\ntotal_error_replies:%llu\r\n"
         "total_protocol_errors:%llu\r\nclient_query_buffer_limit_disconnections:%llu\r\n"
         "client_output_buffer_limit_disconnections:%llu\r\nclient_read_pauses:%llu\r\n"
-        "write_commit_failures:%llu\r\n",
+        "write_commit_failures:%llu\r\nwrite_stalls:%llu\r\nwrite_stall_usec:%llu\r\n",
         (unsigned long long)srv.stat_connections, (unsigned long long)srv.stat_commands,
         (unsigned long long)srv.stat_net_in, (unsigned long long)srv.stat_net_out,
         (unsigned long long)srv.stat_rejected, (unsigned long long)srv.stat_expired,
@@ -114,7 +114,85 @@ static void sec_stats(sbuf *o)
         srv.pubsub_channels.count, srv.pubsub_patterns.count, (unsigned long long)srv.stat_errors,
         (unsigned long long)srv.stat_protocol_errors, (unsigned long long)srv.stat_qbuf_disconnects,
         (unsigned long long)srv.stat_obuf_disconnects, (unsigned long long)srv.stat_read_pauses,
-        (unsigned long long)srv.stat_commit_failures);
+        (unsigned long long)srv.stat_commit_failures, (unsigned long long)srv.stat_write_stalls,
+        (unsigned long long)srv.stat_write_stall_us);
+}
+
+static void sec_engine(sbuf *o)
+{
+    sbuf_puts(o, "# Engine\r\n");
+    strata_stats st;
+    if (!srv.engine || strata_get_stats(srv.engine, &st)) {
+        sbuf_puts(o, "engine_open:0\r\n");
+        return;
+    }
+    sbuf_printf(o,
+                "engine_open:1\r\nengine_last_sequence:%llu\r\nengine_memtable_bytes:%llu\r\n"
+                "engine_immutable_memtables:%llu\r\nengine_live_sst_bytes:%llu\r\n"
+                "engine_wal_bytes:%llu\r\nengine_flushes:%llu\r\nengine_compactions:%llu\r\n"
+                "engine_pending_compaction_bytes:%llu\r\nengine_write_amplification:%.2f\r\n"
+                "engine_stall_count:%llu\r\nengine_stall_micros:%llu\r\n"
+                "engine_stopped_count:%llu\r\nengine_block_cache_hits:%llu\r\n"
+                "engine_block_cache_misses:%llu\r\nengine_block_cache_bytes:%llu\r\n"
+                "engine_wal_syncs:%llu\r\nengine_background_error:%d\r\n",
+                (unsigned long long)st.last_sequence, (unsigned long long)st.memtable_bytes,
+                (unsigned long long)st.immutable_memtables, (unsigned long long)st.live_sst_bytes,
+                (unsigned long long)st.wal_bytes, (unsigned long long)st.flushes,
+                (unsigned long long)st.compactions, (unsigned long long)st.pending_compaction_bytes,
+                st.write_amplification, (unsigned long long)st.stall_count,
+                (unsigned long long)st.stall_micros, (unsigned long long)st.stopped_count,
+                (unsigned long long)st.block_cache_hits, (unsigned long long)st.block_cache_misses,
+                (unsigned long long)st.block_cache_bytes, (unsigned long long)st.syncs,
+                st.background_error ? 1 : 0);
+    for (int i = 0; i < st.num_levels && i < STRATA_MAX_LEVELS; i++)
+        sbuf_printf(o, "engine_level%d:files=%llu,bytes=%llu\r\n", i,
+                    (unsigned long long)st.levels[i].files, (unsigned long long)st.levels[i].bytes);
+}
+
+static void metrics_engine(sbuf *o)
+{
+    strata_stats st;
+    if (!srv.engine || strata_get_stats(srv.engine, &st)) return;
+    struct {
+        const char *name, *type, *help;
+        double v;
+    } m[] = {
+        {"strata_engine_memtable_bytes", "gauge", "Bytes in active and immutable memtables.",
+         (double)st.memtable_bytes},
+        {"strata_engine_live_sst_bytes", "gauge", "Bytes of live SST files.",
+         (double)st.live_sst_bytes},
+        {"strata_engine_wal_bytes", "gauge", "Retained WAL bytes.", (double)st.wal_bytes},
+        {"strata_engine_flushes_total", "counter", "Memtable flushes.", (double)st.flushes},
+        {"strata_engine_compactions_total", "counter", "Compactions.", (double)st.compactions},
+        {"strata_engine_pending_compaction_bytes", "gauge", "Bytes waiting for compaction.",
+         (double)st.pending_compaction_bytes},
+        {"strata_engine_write_amplification", "gauge", "Bytes written per user byte.",
+         st.write_amplification},
+        {"strata_engine_write_stalls_total", "counter", "Engine writes that waited on a stall.",
+         (double)st.stall_count},
+        {"strata_engine_write_stall_seconds_total", "counter", "Time engine writes waited.",
+         (double)st.stall_micros / 1e6},
+        {"strata_engine_block_cache_hits_total", "counter", "Block cache hits.",
+         (double)st.block_cache_hits},
+        {"strata_engine_block_cache_misses_total", "counter", "Block cache misses.",
+         (double)st.block_cache_misses},
+        {"strata_engine_wal_syncs_total", "counter", "WAL fsyncs.", (double)st.syncs},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        metrics_family(o, m[i].name, m[i].type, m[i].help);
+        metrics_sample(o, m[i].name, NULL, m[i].v);
+    }
+    metrics_family(o, "strata_engine_level_files", "gauge", "SST files per level.");
+    char lab[32];
+    for (int i = 0; i < st.num_levels && i < STRATA_MAX_LEVELS; i++) {
+        snprintf(lab, sizeof(lab), "level=\"%d\"", i);
+        metrics_sample_u64(o, "strata_engine_level_files", lab, st.levels[i].files);
+    }
+    metrics_family(o, "strata_engine_level_bytes", "gauge", "SST bytes per level.");
+    for (int i = 0; i < st.num_levels && i < STRATA_MAX_LEVELS; i++) {
+        snprintf(lab, sizeof(lab), "level=\"%d\"", i);
+        metrics_sample_u64(o, "strata_engine_level_bytes", lab, st.levels[i].bytes);
+    }
 }
 
 static void sec_cpu(sbuf *o)
@@ -197,6 +275,7 @@ void srv__info(srv_client *c, const char *section, sbuf *o)
         {"commandstats", 0, sec_commandstats},
         {"errorstats", 1, sec_errorstats},
         {"latencystats", 0, sec_latencystats},
+        {"engine", 1, sec_engine},
     };
     for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
         if (!want(section, secs[i].name, secs[i].def)) continue;
@@ -261,6 +340,11 @@ int srv__render_metrics(sbuf *o)
         {"strata_write_commit_failures_total", "counter", "Write batches the engine refused.",
          srv.stat_commit_failures},
         {"strata_pubsub_messages_total", "counter", "PUBLISH calls.", srv.stat_pubsub_msgs},
+        {"strata_client_write_stalls_total", "counter",
+         "Client writes held back (socket not read) because the engine stalled writes.",
+         srv.stat_write_stalls},
+        {"strata_client_write_stall_microseconds_total", "counter",
+         "Time client writes were held back by engine stalls.", srv.stat_write_stall_us},
         {"strata_process_resident_memory_bytes", "gauge", "Resident set size of the process.",
          metrics_rss_bytes()},
         {"strata_uptime_seconds", "gauge", "Seconds since the server started.",
@@ -300,6 +384,7 @@ int srv__render_metrics(sbuf *o)
         metrics_histogram(o, "strata_command_duration_seconds", lab.buf, &e->st.lat);
     }
     sbuf_free(&lab);
+    metrics_engine(o);
     for (int i = 0; i < srv.ninfos; i++)
         if (!strcasecmp(srv.infos[i].name, "prometheus")) srv.infos[i].fn(o, info_append);
     return 0;

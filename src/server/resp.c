@@ -29,6 +29,7 @@ void resp_reset(resp_parser *p)
     p->pos = 0;
     p->argc = 0;
     p->need = 0;
+    p->done = 0;
 }
 
 int resp_str2ll(const char *s, size_t n, long long *out)
@@ -186,6 +187,8 @@ static int parse_inline(resp_parser *p, char *buf, size_t len, size_t *consumed)
     if (rc == -1) return fail(p, "unbalanced quotes in request");
     if (rc == -2) return fail(p, "out of memory");
     *consumed = end + 1;
+    p->pos = end + 1;
+    p->done = p->argc > 0;
     return p->argc ? RESP_COMMAND : RESP_SKIP;
 }
 
@@ -200,6 +203,10 @@ static long find_cr(const char *buf, size_t from, size_t len)
 
 int resp_parse(resp_parser *p, char *buf, size_t len, const resp_limits *lim, size_t *consumed)
 {
+    if (p->done) {
+        *consumed = p->pos;
+        return RESP_COMMAND;
+    }
     if (p->kind == KIND_NONE) {
         if (len == 0) return RESP_INCOMPLETE;
         p->kind = buf[0] == '*' ? KIND_MULTIBULK : KIND_INLINE;
@@ -259,5 +266,6 @@ int resp_parse(resp_parser *p, char *buf, size_t len, const resp_limits *lim, si
     }
     for (int i = 0; i < p->argc; i++) buf[p->argv[i].off + p->argv[i].len] = '\0';
     *consumed = p->pos;
+    p->done = 1;
     return RESP_COMMAND;
 }

@@ -37,6 +37,7 @@ typedef struct resp_parser {
     int argv_cap;
     resp_arg *argv;
     size_t need;      /* hint: total bytes needed for the current bulk (0 if unknown) */
+    int done;         /* a complete command is parsed; parsing again returns it unchanged */
     char errbuf[128]; /* protocol error text (no leading '-') */
 } resp_parser;
 
@@ -56,7 +57,9 @@ void resp_init(resp_parser *p);
 void resp_free(resp_parser *p);
 /* Forgets the current command (call after RESP_COMMAND/RESP_SKIP). Keeps argv memory. */
 void resp_reset(resp_parser *p);
-/* Parses buf[0..len) from where the last call stopped. */
+/* Parses buf[0..len) from where the last call stopped. After RESP_COMMAND and
+ * before resp_reset(), calling it again returns the same command (so a
+ * command can be held back and run later). */
 int resp_parse(resp_parser *p, char *buf, size_t len, const resp_limits *lim, size_t *consumed);
 /* Strict Redis integer parse of s[0..n): returns 1 and sets *out, or 0. */
 int resp_str2ll(const char *s, size_t n, long long *out);

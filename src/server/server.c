@@ -44,7 +44,7 @@
 
 /* The engine is linked once include/strata/engine.h has an implementation. */
 #ifndef SRV_WITH_ENGINE
-#define SRV_WITH_ENGINE 0
+#define SRV_WITH_ENGINE 1
 #endif
 
 #define STRATA_VERSION "7.0.0"
@@ -257,6 +257,22 @@ int cmd_register_info(const char *section, cmd_info_fn fn)
     if (srv.ninfos >= (int)(sizeof(srv.infos) / sizeof(srv.infos[0]))) return ERR_NOMEM;
     snprintf(srv.infos[srv.ninfos].name, sizeof(srv.infos[0].name), "%s", section);
     srv.infos[srv.ninfos++].fn = fn;
+    return 0;
+}
+
+int cmd_register_engine_hooks(const cmd_engine_hooks *hooks)
+{
+    if (srv.nengine_hooks >= (int)(sizeof(srv.engine_hooks) / sizeof(srv.engine_hooks[0])))
+        return ERR_NOMEM;
+    srv.engine_hooks[srv.nengine_hooks++] = hooks;
+    return 0;
+}
+
+int cmd_register_commit_hook(cmd_commit_fn fn)
+{
+    if (srv.ncommit_hooks >= (int)(sizeof(srv.commit_hooks) / sizeof(srv.commit_hooks[0])))
+        return ERR_NOMEM;
+    srv.commit_hooks[srv.ncommit_hooks++] = fn;
     return 0;
 }
 
@@ -662,6 +678,7 @@ void srv__client_close(srv_client *c)
     dict_clear(&c->channels, NULL);
     dict_clear(&c->patterns, NULL);
     if (c->flags & CL_MONITOR) srv.monitors--;
+    if (c->flags & CL_STALLED) srv.nstalled--;
     free_queued(c);
     free(c->mq);
     if (c->flags & CL_PENDING_WRITE)
@@ -787,7 +804,8 @@ static void accept_handler(ev_loop *l, int lfd, void *data, int mask)
 
 /* ---------------- command execution ---------------- */
 
-static int commit_batch(void)
+/* Commits the batch; no_wait makes an engine write stall fail with ERR_BUSY. */
+static int commit_batch(int no_wait)
 {
     if (!srv.batch || strata_batch_count(srv.batch) == 0) return 0;
     int rc;
@@ -796,6 +814,7 @@ static int commit_batch(void)
         strata_write_options wo;
         strata_write_options_init(&wo);
         wo.durability = STRATA_DUR_BUFFERED;
+        wo.no_slowdown = no_wait != 0;
         rc = strata_write(srv.engine, &wo, srv.batch, NULL);
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
         if (rc) err_set(rc, "%s", strata_errmsg());
@@ -807,7 +826,8 @@ static int commit_batch(void)
 #endif
     strata_batch_clear(srv.batch);
     srv.batch_gen++;
-    if (rc) srv.stat_commit_failures++;
+    for (int i = 0; i < srv.ncommit_hooks; i++) srv.commit_hooks[i](rc == 0);
+    if (rc && rc != ERR_BUSY) srv.stat_commit_failures++;
     return rc;
 }
 
@@ -928,9 +948,24 @@ static void call(srv_client *c, cmd_entry *e)
     srv.current = c;
     d->proc(c);
     srv.current = prev;
-    if (!(c->flags & CL_IN_EXEC) && commit_batch()) {
-        truncate_replies(c, &m);
-        reply_errorf(c, "ERR write not applied: %s", err_msg());
+    if (!(c->flags & CL_IN_EXEC)) {
+        int rc = commit_batch(!(c->flags & CL_FAKE));
+        if (rc == ERR_BUSY) { /* engine stall: hold the command back, run it again later */
+            truncate_replies(c, &m);
+            if (!c->stall_since_us) c->stall_since_us = start;
+            c->flags |= CL_STALLED;
+            srv.nstalled++;
+            srv.stat_write_stalls++;
+            return;
+        }
+        if (rc) {
+            truncate_replies(c, &m);
+            reply_errorf(c, "ERR write not applied: %s", err_msg());
+        }
+        if (c->stall_since_us) {
+            srv.stat_write_stall_us += ev_now_us() - c->stall_since_us;
+            c->stall_since_us = 0;
+        }
     }
     uint64_t dur = ev_now_us() - start;
     e->st.calls++;
@@ -1014,7 +1049,7 @@ void srv__exec(srv_client *c)
     c->argvlen = argvlen;
     c->argc = argc;
     c->cmd = self;
-    if (commit_batch()) {
+    if (commit_batch(0)) {
         truncate_replies(c, &m);
         reply_errorf(c, "EXECABORT Transaction not applied: %s", err_msg());
     }
@@ -1129,11 +1164,15 @@ static int process_command(srv_client *c)
     if (c->flags & CL_REPLY_SKIP_NEXT) {
         c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
         call(c, e);
+        if (c->flags & CL_STALLED) { /* run again later, still skipped */
+            c->flags = (c->flags & ~CL_REPLY_SKIP) | CL_REPLY_SKIP_NEXT;
+            return 1;
+        }
         c->flags &= ~CL_REPLY_SKIP;
         return 0;
     }
     call(c, e);
-    return 0;
+    return (c->flags & CL_STALLED) != 0;
 }
 
 static void set_argv(srv_client *c)
@@ -1252,7 +1291,9 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask)
 
 static void resume_client(srv_client *c)
 {
-    if (!(c->flags & CL_READ_PAUSED) || (c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY))) return;
+    if (!(c->flags & CL_READ_PAUSED) ||
+        (c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_STALLED)))
+        return;
     c->flags &= ~CL_READ_PAUSED;
     set_read(c, 1);
     process_input(c);
@@ -1316,6 +1357,21 @@ static void flush_pending(void)
     }
 }
 
+#define SRV_STALL_RETRY_MS 2
+
+/* Runs again the held-back commands of clients whose writes met a stall. */
+static void retry_stalled(void)
+{
+    srv.stall_retry_us = ev_now_us() + SRV_STALL_RETRY_MS * 1000;
+    srv.nstalled = 0;
+    for (srv_client *c = srv.clients, *n; c; c = n) {
+        n = c->next;
+        if (!(c->flags & CL_STALLED)) continue;
+        c->flags &= ~CL_STALLED;
+        resume_client(c);
+    }
+}
+
 static void before_sleep(ev_loop *l, void *data)
 {
     (void)data;
@@ -1330,7 +1386,9 @@ static void before_sleep(ev_loop *l, void *data)
     }
 #endif
     srv.need_sync = 0;
+    if (srv.nstalled && ev_now_us() >= srv.stall_retry_us) retry_stalled();
     flush_pending();
+    if (srv.nstalled) ev_wake_in(l, SRV_STALL_RETRY_MS);
     if (shutdown_requested || srv.shutdown_asap) ev_stop(l);
 }
 
@@ -1566,9 +1624,14 @@ int srv_start(void)
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
     if (srv_engine_options_hook) srv_engine_options_hook(&o);
+    for (int i = 0; i < srv.nengine_hooks; i++)
+        if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
     if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))
         return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
                        strata_errmsg());
+    for (int i = 0; i < srv.nengine_hooks; i++)
+        if (srv.engine_hooks[i]->opened && (rc = srv.engine_hooks[i]->opened(srv.engine)))
+            return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
 #endif
     srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
@@ -1595,6 +1658,8 @@ void srv_stop(void)
     if (srv.metrics_fd >= 0) close(srv.metrics_fd);
 #if SRV_WITH_ENGINE
     if (srv.engine) {
+        for (int i = 0; i < srv.nengine_hooks; i++)
+            if (srv.engine_hooks[i]->closing) srv.engine_hooks[i]->closing(srv.engine);
         strata_sync(srv.engine);
         strata_close(srv.engine);
         srv.engine = NULL;

@@ -43,7 +43,8 @@ enum {
     CL_AUTHENTICATED = 1 << 12,
     CL_READ_PAUSED = 1 << 13, /* not reading: output backpressure or CLIENT PAUSE */
     CL_IN_EXEC = 1 << 14,
-    CL_FAKE = 1 << 15, /* no socket (unit tests, internal) */
+    CL_FAKE = 1 << 15,    /* no socket (unit tests, internal) */
+    CL_STALLED = 1 << 16, /* its write met an engine stall; retried soon */
 };
 
 typedef struct ochunk {
@@ -100,7 +101,8 @@ struct srv_client {
     struct srv_client *prev, *next;
     uint64_t net_in, net_out;
     uint64_t commands;
-    int cmd_errors; /* errors replied by the running command */
+    int cmd_errors;          /* errors replied by the running command */
+    uint64_t stall_since_us; /* first refused attempt of the held command */
 };
 
 typedef struct cmd_stats {
@@ -182,6 +184,13 @@ typedef struct srv_state {
     latency_event latency[8];
     int nlatency;
     /* hooks */
+    const cmd_engine_hooks *engine_hooks[8];
+    int nengine_hooks;
+    cmd_commit_fn commit_hooks[8];
+    int ncommit_hooks;
+    uint64_t stall_retry_us; /* next retry of stalled clients */
+    int nstalled;
+    uint64_t stat_write_stalls, stat_write_stall_us;
     cmd_cron_fn crons[8];
     int ncrons;
     struct {

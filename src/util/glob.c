@@ -1,77 +1,83 @@
-/* Glob matching; see glob.h. */
+/* Glob matching; see glob.h.
+ *
+ * Iterative with backtracking to the most recent '*' only, which is enough
+ * for glob patterns (a later star can absorb anything an earlier one could),
+ * so the cost is O(len(pattern) * len(string)) at worst, never exponential. */
 #include "util/glob.h"
 
 #include <ctype.h>
-
-#define GLOB_MAX_DEPTH 1000
 
 static int lower(int c, int nocase)
 {
     return nocase ? tolower(c) : c;
 }
 
-static int match(const char *p, size_t pl, const char *s, size_t sl, int nocase, int depth)
+/* Matches one pattern token starting at p[*pi] against ch; on success sets
+ * *pi past the token and returns 1. */
+static int token(const char *p, size_t pl, size_t *pi, unsigned char ch, int nocase)
 {
-    if (depth > GLOB_MAX_DEPTH) return 0;
-    while (pl) {
-        switch (*p) {
-        case '*':
-            while (pl > 1 && p[1] == '*') p++, pl--;
-            if (pl == 1) return 1;
-            for (size_t i = 0; i <= sl; i++)
-                if (match(p + 1, pl - 1, s + i, sl - i, nocase, depth + 1)) return 1;
-            return 0;
-        case '?':
-            if (!sl) return 0;
-            s++, sl--;
-            break;
-        case '[': {
-            if (!sl) return 0;
-            p++, pl--;
-            int neg = pl && *p == '^';
-            if (neg) p++, pl--;
-            int hit = 0;
-            while (pl && *p != ']') {
-                if (*p == '\\' && pl >= 2) {
-                    p++, pl--;
-                    if (*p == *s) hit = 1;
-                } else if (pl >= 3 && p[1] == '-') {
-                    int a = lower((unsigned char)p[0], nocase),
-                        b = lower((unsigned char)p[2], nocase);
-                    int c = lower((unsigned char)*s, nocase);
-                    if (a > b) {
-                        int t = a;
-                        a = b;
-                        b = t;
-                    }
-                    if (c >= a && c <= b) hit = 1;
-                    p += 2, pl -= 2;
-                } else if (lower((unsigned char)*p, nocase) == lower((unsigned char)*s, nocase)) {
-                    hit = 1;
+    size_t i = *pi;
+    int c = lower(ch, nocase);
+    switch (p[i]) {
+    case '?': *pi = i + 1; return 1;
+    case '[': {
+        i++;
+        int neg = i < pl && p[i] == '^';
+        if (neg) i++;
+        int hit = 0;
+        while (i < pl && p[i] != ']') {
+            if (p[i] == '\\' && i + 1 < pl) {
+                i++;
+                if ((unsigned char)p[i] == ch) hit = 1;
+            } else if (i + 2 < pl && p[i + 1] == '-') {
+                int a = lower((unsigned char)p[i], nocase),
+                    b = lower((unsigned char)p[i + 2], nocase);
+                if (a > b) {
+                    int t = a;
+                    a = b;
+                    b = t;
                 }
-                p++, pl--;
+                if (c >= a && c <= b) hit = 1;
+                i += 2;
+            } else if (lower((unsigned char)p[i], nocase) == c) {
+                hit = 1;
             }
-            if (neg) hit = !hit;
-            if (!hit) return 0;
-            s++, sl--;
-            if (!pl) return 0 == sl; /* unterminated class: pattern ends here */
-            break;
+            i++;
         }
-        case '\\':
-            if (pl >= 2) p++, pl--;
-            /* fall through */
-        default:
-            if (!sl || lower((unsigned char)*p, nocase) != lower((unsigned char)*s, nocase))
-                return 0;
-            s++, sl--;
-            break;
-        }
-        p++, pl--;
+        if (i < pl) i++; /* the closing ']' (an unterminated class ends the pattern) */
+        if (neg) hit = !hit;
+        *pi = i;
+        return hit;
     }
-    return sl == 0;
+    case '\\':
+        if (i + 1 < pl) i++;
+        /* fall through */
+    default:
+        if (lower((unsigned char)p[i], nocase) != c) return 0;
+        *pi = i + 1;
+        return 1;
+    }
 }
 
-int glob_match(const char *pattern, size_t plen, const char *str, size_t slen, int nocase)
+int glob_match(const char *p, size_t pl, const char *s, size_t sl, int nocase)
 {
-    return match(pattern, plen, str, slen, nocase, 0);
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+    while (si < sl) {
+        if (pi < pl && p[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+            continue;
+        }
+        size_t next = pi;
+        if (pi < pl && token(p, pl, &next, (unsigned char)s[si], nocase)) {
+            pi = next;
+            si++;
+            continue;
+        }
+        if (star_p == (size_t)-1) return 0;
+        pi = star_p + 1;
+        si = ++star_s;
+    }
+    while (pi < pl && p[pi] == '*') pi++;
+    return pi == pl;
 }

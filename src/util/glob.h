@@ -1,6 +1,6 @@
 /* Redis-style glob matching (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET):
  * '*', '?', '[abc]', '[^a-z]', '\x' escapes. Binary safe. Recursion on '*'
- * is bounded by collapsing consecutive stars and a depth limit. */
+ * backtracks to the last star only (no exponential cases). */
 #ifndef STRATA_UTIL_GLOB_H
 #define STRATA_UTIL_GLOB_H
 

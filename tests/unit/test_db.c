@@ -386,6 +386,39 @@ static void test_group_commit(void)
     strata_close(db);
 }
 
+static void test_wal_retention(void)
+{
+    const char *dir = test_tmpdir("db_retention");
+    strata_options o = small_opts();
+    o.wal_retention_bytes = 64 << 10;
+    strata_db *db;
+    if (strata_open(dir, &o, &db)) fprintf(stderr, "open: %s\n", strata_errmsg());
+    REQUIRE(db != NULL);
+    fill(db, 0, 0, 20000, "r"); /* several memtables: flushed WAL beyond retention */
+    CHECK_EQ_INT(strata_flush(db, true), 0);
+    CHECK_EQ_INT(strata_sync(db), 0);
+    uint64_t oldest = strata_changes_oldest(db);
+    CHECK(oldest > 1);
+    strata_changes *c = NULL;
+    CHECK_EQ_INT(strata_changes_open(db, 1, &c), STRATA_EGONE);
+    CHECK(strstr(strata_errmsg(), "no longer retained") != NULL);
+    REQUIRE(strata_changes_open(db, oldest, &c) == 0);
+    uint64_t s, n = 0, expect = oldest;
+    const void *d;
+    size_t dl;
+    while (strata_changes_next(c, &s, &d, &dl) == 0) {
+        CHECK_EQ_INT(s, expect);
+        expect++;
+        n++;
+    }
+    CHECK_EQ_INT(expect, 20001);
+    strata_changes_close(c);
+    strata_stats st;
+    strata_get_stats(db, &st);
+    CHECK(st.wal_bytes < (2u << 20));
+    strata_close(db);
+}
+
 int main(void)
 {
     RUN(test_basic_and_reopen);
@@ -395,5 +428,6 @@ int main(void)
     RUN(test_partitions);
     RUN(test_checkpoint_and_changes);
     RUN(test_group_commit);
+    RUN(test_wal_retention);
     TEST_END();
 }

@@ -214,8 +214,8 @@ static ks_txn *tx(env *e)
 
 static int commit(env *e)
 {
-    int rc = 0;
-    if (strata_batch_count(e->b)) {
+    int rc = ks_end(tx(e));
+    if (!rc && strata_batch_count(e->b)) {
         strata_write_options w;
         strata_write_options_init(&w);
         w.durability = STRATA_DUR_NONE;
@@ -819,6 +819,7 @@ static void test_crash_counts(void)
                 set_str(&c, 0, k, "v", i % 2 ? c.now + 1000000 : 0);
             else
                 hset(&c, 0, k, f, "v");
+            ks_end(tx(&c));
             strata_write(c.db, &w, c.b, NULL);
             strata_batch_clear(c.b);
             c.gen++;

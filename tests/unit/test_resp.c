@@ -190,8 +190,32 @@ static void test_sequence(void)
     resp_free(&p);
 }
 
+/* A parsed command can be asked for again (held back by a pause or a write
+ * stall) and comes back identical, inline quoting included. */
+static void test_done_is_idempotent(void)
+{
+    const char *f = "SET \"a b\" 'c'\r\nPING\r\n";
+    size_t n = strlen(f);
+    char buf[64];
+    memcpy(buf, f, n);
+    resp_parser p;
+    resp_init(&p);
+    size_t u1 = 0, u2 = 0;
+    CHECK_EQ_INT(resp_parse(&p, buf, n, &lim, &u1), RESP_COMMAND);
+    CHECK_EQ_INT(resp_parse(&p, buf, n, &lim, &u2), RESP_COMMAND);
+    CHECK_EQ_INT(u1, u2);
+    REQUIRE(p.argc == 3);
+    CHECK(arg_is(&p, buf, 1, "a b", 3));
+    CHECK(arg_is(&p, buf, 2, "c", 1));
+    resp_reset(&p);
+    CHECK_EQ_INT(resp_parse(&p, buf + u1, n - u1, &lim, &u2), RESP_COMMAND);
+    CHECK(arg_is(&p, buf + u1, 0, "PING", 4));
+    resp_free(&p);
+}
+
 int main(void)
 {
+    RUN(test_done_is_idempotent);
     RUN(test_multibulk);
     RUN(test_incremental);
     RUN(test_inline);

@@ -63,6 +63,13 @@ static void test_glob(void)
     CHECK(glob_match("MAX*", 4, "maxclients", 10, 1));
     /* many stars stay fast */
     CHECK(!gm("a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    CHECK(gm("*b*c", "abxbc"));
+    CHECK(gm("a*", "a"));
+    CHECK(!gm("a?", "a"));
+    CHECK(gm("[abc", "a"));
+    CHECK(gm("*[0-9]", "key7"));
+    CHECK(!gm("*[0-9]", "key"));
+    CHECK(gm("**x", "x"));
 }
 
 static void test_hist(void)

@@ -105,6 +105,25 @@ static void find_file(const char *dir, const char *pat, bool prefix, char *out, 
     if (d) closedir(d);
 }
 
+static long find_bytes(const char *path, const char *needle);
+
+/* The file of dir with suffix that contains needle; "" if none. */
+static void find_holding(const char *dir, const char *suffix, const char *needle, char *out,
+                         size_t cap)
+{
+    DIR *d = opendir(dir);
+    out[0] = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name), sn = strlen(suffix);
+        if (n < sn || strcmp(de->d_name + n - sn, suffix)) continue;
+        char p[1024];
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        if (find_bytes(p, needle) >= 0) snprintf(out, cap, "%s", p);
+    }
+    if (d) closedir(d);
+}
+
 static long file_size(const char *path)
 {
     struct stat st;
@@ -202,6 +221,10 @@ static int read_all(strata_db *db, const char *file, int may_lose_from, const ch
         size_t kn, gn;
         const void *kp = strata_iter_key(it, &kn);
         const void *gp = strata_iter_value(it, &gn);
+        if (kn >= 2 && !memcmp(kp, "zz", 2)) {
+            i--; /* written by the test after recovery */
+            continue;
+        }
         key_of(k, i);
         size_t vn = value_of(v, i);
         if (kn != strlen(k) || memcmp(kp, k, kn) || gn != vn || memcmp(gp, v, vn)) {
@@ -279,7 +302,7 @@ static void test_wal_record_flip(void)
     const char *d = work("wal");
     copy_db(pristine, d);
     char f[1024];
-    find_file(d, ".log", false, f, sizeof(f));
+    find_holding(d, ".log", "value-00450-", f, sizeof(f));
     REQUIRE(f[0]);
     long off = find_bytes(f, "value-00450-");
     REQUIRE(off > 0);
@@ -303,7 +326,7 @@ static void test_wal_record_flip(void)
 static void test_wal_flip_sweep(void)
 {
     char f[1024];
-    find_file(pristine, ".log", false, f, sizeof(f));
+    find_holding(pristine, ".log", "value-00450-", f, sizeof(f));
     REQUIRE(f[0]);
     long size = file_size(f);
     for (long off = 0; off < size; off += size / 37 + 1) {
@@ -326,7 +349,7 @@ static void test_wal_flip_sweep(void)
 static void test_wal_truncated_tail(void)
 {
     char f[1024];
-    find_file(pristine, ".log", false, f, sizeof(f));
+    find_holding(pristine, ".log", "value-00450-", f, sizeof(f));
     REQUIRE(f[0]);
     long size = file_size(f);
     long cuts[] = {1, 2, 7, 13, 64, 100, 129, 200, 333, 1000, 4000};
@@ -380,17 +403,8 @@ static void test_sst_data_block_flip(void)
     const char *d = work("sstdata");
     copy_db(pristine, d);
     /* The SST holding key00123. */
-    char f[1024] = "";
-    DIR *dd = opendir(d);
-    struct dirent *de;
-    while (dd && (de = readdir(dd)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n < 4 || strcmp(de->d_name + n - 4, ".sst")) continue;
-        char p[1024];
-        snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-        if (find_bytes(p, "value-00123-") >= 0) snprintf(f, sizeof(f), "%s", p);
-    }
-    if (dd) closedir(dd);
+    char f[1024];
+    find_holding(d, ".sst", "value-00123-", f, sizeof(f));
     REQUIRE(f[0]);
     long off = find_bytes(f, "value-00123-");
     flip(f, off + 20);
@@ -416,6 +430,45 @@ static void test_sst_data_block_flip(void)
     if (rc == 0) strata_free(v);
     int n = read_all(db, f, -1, "SST data flip");
     CHECK(n > 0);
+    strata_close(db);
+}
+
+/* A compaction over a corrupt block fails with ECORRUPT and loses nothing:
+ * the damaged key still reads as corrupt (never absent), the rest as before. */
+static void test_compaction_over_corruption(void)
+{
+    const char *d = work("sstcompact");
+    copy_db(pristine, d);
+    char f[1024];
+    find_holding(d, ".sst", "value-00123-", f, sizeof(f));
+    REQUIRE(f[0]);
+    flip(f, find_bytes(f, "value-00123-") + 20);
+    strata_options o;
+    options(&o);
+    strata_db *db;
+    int rc = strata_open(d, &o, &db);
+    REQUIRE(rc == 0);
+    rc = strata_compact_range(db, 0, NULL, 0, NULL, 0);
+    CHECK_EQ_INT(rc, STRATA_ECORRUPT);
+    if (rc == STRATA_ECORRUPT && !msg_ok(f)) {
+        fprintf(stderr, "message: %s\n", strata_errmsg());
+        CHECK(msg_ok(f));
+    }
+    CHECK(read_all(db, f, -1, "after a failed compaction") > 0);
+    strata_read_options r;
+    strata_read_options_init(&r);
+    void *v;
+    size_t vn;
+    rc = strata_get(db, &r, 0, "key00123", 8, &v, &vn);
+    CHECK_EQ_INT(rc, STRATA_ECORRUPT);
+    if (rc == 0) strata_free(v);
+    strata_close(db);
+    /* And over a reopen. */
+    REQUIRE(strata_open(d, &o, &db) == 0);
+    rc = strata_get(db, &r, 0, "key00123", 8, &v, &vn);
+    CHECK_EQ_INT(rc, STRATA_ECORRUPT);
+    if (rc == 0) strata_free(v);
+    CHECK(read_all(db, f, -1, "reopened after a failed compaction") > 0);
     strata_close(db);
 }
 
@@ -538,6 +591,7 @@ int main(void)
     RUN(test_wal_flip_sweep);
     RUN(test_wal_truncated_tail);
     RUN(test_sst_data_block_flip);
+    RUN(test_compaction_over_corruption);
     RUN(test_sst_footer_flip);
     RUN(test_sst_flip_sweep);
     RUN(test_manifest_flip);
