@@ -92,7 +92,7 @@ run: all
 	./bin/strata-server --port 6379 --dir ./data
 
 bench-engine: deps build/rel/bench/bench_engine
-	./build/rel/bench/bench_engine $(if $(N),--num $(N))
+	./build/rel/bench/bench_engine $(if $(N),--num $(N)) $(if $(REPEAT),--repeat $(REPEAT))
 
 bench-server: deps $(BINS)
 	/usr/bin/python3 bench/bench_server.py $(if $(N),--keys $(N))

@@ -149,8 +149,28 @@ static int sdb_compact(void *h)
     return rc == 0 ? 0 : sdb_err("compact", rc);
 }
 
-static const drv_driver strata_driver = {"strata", sdb_open, sdb_close, no_thread,   no_thread_free,
-                                         sdb_put,  sdb_get,  sdb_scan,  sdb_compact, NULL};
+static void sdb_stats(void *h, char *buf, size_t len)
+{
+    sdb *s = h;
+    strata_stats st;
+    if (strata_get_stats(s->db, &st) != 0) {
+        snprintf(buf, len, "stats: %s", strata_errmsg());
+        return;
+    }
+    snprintf(buf, len,
+             "stalls %llu (%.1f ms, %llu stopped) flushes %llu compactions %llu write-amp %.2f "
+             "L0 files %llu cache hits %llu misses %llu syncs %llu sync-writes %llu",
+             (unsigned long long)st.stall_count, (double)st.stall_micros / 1e3,
+             (unsigned long long)st.stopped_count, (unsigned long long)st.flushes,
+             (unsigned long long)st.compactions, st.write_amplification,
+             (unsigned long long)st.levels[0].files, (unsigned long long)st.block_cache_hits,
+             (unsigned long long)st.block_cache_misses, (unsigned long long)st.syncs,
+             (unsigned long long)st.sync_writes);
+}
+
+static const drv_driver strata_driver = {"strata",       sdb_open, sdb_close, no_thread,
+                                         no_thread_free, sdb_put,  sdb_get,   sdb_scan,
+                                         sdb_compact,    NULL,     sdb_stats};
 
 /* ---- RocksDB ---- */
 

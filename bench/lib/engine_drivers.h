@@ -56,6 +56,9 @@ typedef struct drv_driver {
     /* Switches the engine into (or out of) its durable configuration when
      * that is a per-database setting rather than a per-write flag; may be NULL. */
     int (*set_durable)(void *db, bool on);
+    /* Writes one line of the engine's own counters (stalls, flushes,
+     * compactions, cache) to buf; may be NULL. */
+    void (*stats)(void *db, char *buf, size_t len);
 } drv_driver;
 
 /* Every driver, NULL-terminated, in the order the benchmark runs them. */

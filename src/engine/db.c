@@ -158,7 +158,6 @@ static int add_seg(strata_db *db, uint64_t number, uint64_t first_seq, uint64_t 
     return 0;
 }
 
-/* Retries a WAL rewind that failed after a failed write (leader only). */
 int db__wal_repair(strata_db *db)
 {
     if (!db->wal_rewind_pending) return 0;
@@ -177,8 +176,7 @@ int db__wal_repair(strata_db *db)
 int db__new_wal(strata_db *db)
 {
     if (db->old_wal) { /* two rolls without a sync in between */
-        int rc = logw_close(db->old_wal);
-        db->old_wal = NULL;
+        int rc = db__wal_sync_prefix(db);
         if (rc) return rc;
     }
     if (db->wal) {
@@ -191,9 +189,6 @@ int db__new_wal(strata_db *db)
     wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
-    /* The header is made durable before the name can be: a power loss must
-     * never leave a named segment whose header reads as zeros. */
-    if (!rc) rc = logw_sync(w);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
     if (rc) {
         if (w) logw_close(w);
@@ -215,10 +210,12 @@ int db__new_wal(strata_db *db)
 int db__wal_sync_prefix(strata_db *db)
 {
     if (db->old_wal) {
-        /* logw_close frees the writer even when its final sync fails; the
-         * bytes are then as durable as they will get, and the error fails
-         * this group. */
-        int rc = logw_close(db->old_wal);
+        /* Sync before closing: logw_close frees the writer even when its
+         * sync fails, and a segment whose sync failed must stay here to be
+         * synced by the next attempt (never skipped by a later segment). */
+        int rc = logw_sync(db->old_wal);
+        if (rc) return rc;
+        rc = logw_close(db->old_wal);
         db->old_wal = NULL;
         if (rc) return rc;
     }
@@ -515,6 +512,10 @@ int strata_close(strata_db *db)
     if (!db) return 0;
     db__stop_threads(db);
     int rc = db->wal ? db__wal_sync_prefix(db) : 0;
+    if (db->old_wal) { /* its sync failed: free it all the same */
+        logw_close(db->old_wal);
+        db->old_wal = NULL;
+    }
     if (db->wal) {
         int rc2 = logw_close(db->wal);
         if (!rc) rc = rc2;

@@ -120,8 +120,8 @@ int db__fail(strata_db *db, int rc);
 uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
 void db__install_stats(strata_db *db);         /* mu held, after a version change */
 int db__new_wal(strata_db *db);                /* mu held, leader or open */
-int db__wal_sync_prefix(strata_db *db);        /* leader or close */
 int db__wal_repair(strata_db *db);             /* leader: retries a pending WAL rewind */
+int db__wal_sync_prefix(strata_db *db);        /* leader or close */
 void db__wal_retention(strata_db *db);         /* mu held */
 /* db_write.c */
 int db__request_switch(strata_db *db, uint64_t *ticket);

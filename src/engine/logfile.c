@@ -221,6 +221,8 @@ static int span(logr *r, uint64_t off, size_t n, const uint8_t **p)
     return 0;
 }
 
+static int all_zero(logr *r, uint64_t from, uint64_t to);
+
 int logr_open(env_t *env, const char *path, uint64_t magic, logr **out)
 {
     logr *r = calloc(1, sizeof(*r));
@@ -244,6 +246,20 @@ int logr_open(env_t *env, const char *path, uint64_t magic, logr **out)
         r->torn = true;
         *out = r;
         return 0;
+    }
+    if (!rc && got == sizeof(h) && get_u64(h) == 0 && get_u64(h + 8) == 0) {
+        /* A zero header over an all-zero file: the size reached the disk but
+         * no data did (power loss right after creation). Like a zero tail,
+         * that is a torn log holding no record, not corruption. */
+        rc = env_size(r->f, &r->size);
+        int z = rc ? rc : all_zero(r, 0, r->size);
+        if (z == 1) {
+            r->off = 0;
+            r->torn = true;
+            *out = r;
+            return 0;
+        }
+        rc = z < 0 ? z : 0;
     }
     if (!rc && (got < sizeof(h) || get_u64(h) != magic))
         rc = err_set(ERR_CORRUPT, "%s: bad file header at offset 0 (magic mismatch)", path);
@@ -307,11 +323,12 @@ static int bad(logr *r, uint64_t last, const char *why)
     return BAD_RECORD;
 }
 
-/* One attempt at the current r->size: 0, ERR_NOTFOUND at the end,
- * BAD_RECORD (r->bad_* set) or a negative error. */
-static int read_record(logr *r, const void **payload, size_t *len)
+/* One attempt at the current r->size: 0, ERR_NOTFOUND at the end (or past
+ * it while the size may be stale), BAD_RECORD (r->bad_* set) or a negative
+ * error. */
+static int read_record(logr *r, const void **payload, size_t *len, bool fresh)
 {
-    if (r->off == r->size) return ERR_NOTFOUND;
+    if (r->off == r->size || (r->off > r->size && !fresh)) return ERR_NOTFOUND;
     if (r->off > r->size)
         return err_set(ERR_CORRUPT, "%s: offset %llu is past the end of the file (%llu bytes)",
                        r->f->path, (unsigned long long)r->off, (unsigned long long)r->size);
@@ -342,7 +359,7 @@ int logr_next(logr *r, const void **payload, size_t *len)
         return ERR_NOTFOUND;
     }
     for (int fresh = 0;; fresh = 1) {
-        int rc = read_record(r, payload, len);
+        int rc = read_record(r, payload, len, fresh);
         if (rc == 0 || (rc < 0 && rc != ERR_NOTFOUND)) return rc;
         if (fresh) return rc == ERR_NOTFOUND ? rc : classify(r);
         /* At the end or at a bad record: the file may have grown since. */

@@ -5,7 +5,8 @@
  *                | crc32c(first 8 header bytes) masked u32 | payload
  * Reader policy: a record cut short by the end of the file, or a tail of zero
  * bytes, is a torn tail: reading stops there and reports the offset of the
- * end of the last complete record. A record with a bad header or payload
+ * end of the last complete record (a file of zero bytes only, header
+ * included, is a torn log with no record). A record with a bad header or payload
  * checksum followed by non-zero bytes is corruption, named by file and
  * offset. All integers are little-endian. */
 #ifndef STRATA_ENGINE_LOGFILE_H

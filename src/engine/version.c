@@ -495,13 +495,6 @@ int version_set_apply(version_set *vs, version_edit *e)
     version *nv = NULL;
     rc = build_version(vs, vs->current, e, false, &nv);
     if (rc) return rc;
-    /* New SST files were synced by their builder, but their names become
-     * durable only with the directory: without this, a power loss after the
-     * edit below could leave the manifest naming files that vanished. */
-    if (e->nadds > 0 && (rc = env_sync_dir(vs->env, vs->dir)) != 0) {
-        version_unref(nv);
-        return rc;
-    }
     rc = write_record(vs->manifest, e);
     if (rc) {
         /* The manifest may now end in a partial record: start a new one so

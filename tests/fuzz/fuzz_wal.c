@@ -129,7 +129,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > (1u << 20)) return 0;
     static char path[128];
-    if (!path[0]) snprintf(path, sizeof(path), "/tmp/strata_fuzz_wal.%d.log", (int)getpid());
+    if (!path[0]) /* tmpfs when there is one: a file per input */
+        snprintf(path, sizeof(path), "%s/strata_fuzz_wal.%d.log",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
     env_t *e = env_posix();
     size_t tail;
     int written = write_file(e, path, data, size, &tail);

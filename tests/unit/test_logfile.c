@@ -226,6 +226,28 @@ static void test_tail_reader(void)
     CHECK(len == sizeof(big) && memcmp(p, big, len) == 0);
     CHECK(!logr_torn(r));
     CHECK_EQ_INT(logr_next(r, &p, &len), ERR_NOTFOUND);
+    /* A second reader seeks to where the first one is, past the size it
+     * saw when it opened, once the file has grown. */
+    logr *r2, *r3;
+    REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r2) == 0);
+    REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r3) == 0);
+    CHECK_EQ_INT(logw_add(w, "two", 3), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    REQUIRE(logr_next(r, &p, &len) == 0);
+    CHECK(len == 3 && memcmp(p, "two", 3) == 0);
+    logr_seek(r3, logr_offset(r)); /* beyond the size r3 saw */
+    CHECK_EQ_INT(logr_next(r3, &p, &len), ERR_NOTFOUND);
+    CHECK(!logr_torn(r3));
+    CHECK_EQ_INT(logw_add(w, "three", 5), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    REQUIRE(logr_next(r3, &p, &len) == 0);
+    CHECK(len == 5 && memcmp(p, "three", 5) == 0);
+    logr_close(r3);
+    /* An offset really past the end is an error naming the file. */
+    logr_seek(r2, 1000000);
+    CHECK_EQ_INT(logr_next(r2, &p, &len), ERR_CORRUPT);
+    CHECK(strstr(err_msg(), path) && strstr(err_msg(), "past the end"));
+    logr_close(r2);
     env_close(f);
     logr_close(r);
     logw_close(w);
@@ -501,6 +523,55 @@ static void test_writer_errors(void)
     CHECK_EQ_INT(logw_close(w), ERR_CLOSED);
 }
 
+/* logw_rewind undoes records (flushed or buffered) back to a boundary, and
+ * revives a writer broken by a failed cut-back. */
+static void test_rewind(void)
+{
+    env_ops ops = env_posix_ops;
+    ops.append = flaky_append;
+    ops.truncate = flaky_truncate;
+    env_t flaky = {&ops, NULL};
+    const char *dir = test_tmpdir("log_rewind");
+    char path[600];
+    path_in(path, sizeof(path), dir, "000001.log");
+    logw *w;
+    REQUIRE(logw_open(&flaky, path, LOG_MAGIC_WAL, 4096, &w) == 0);
+    CHECK_EQ_INT(logw_add(w, "keep", 4), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    uint64_t mark = logw_size(w);
+    CHECK_EQ_INT(logw_add(w, "flushed", 7), 0);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    CHECK_EQ_INT(logw_add(w, "buffered", 8), 0);
+    CHECK_EQ_INT(logw_rewind(w, mark), 0);
+    CHECK_EQ_INT(logw_size(w), mark);
+    CHECK_EQ_INT(logw_flushed(w), mark);
+    /* Broken by a partial write whose cut-back failed; rewind repairs it. */
+    CHECK_EQ_INT(logw_add(w, "lost", 4), 0);
+    fail_after = 2;
+    fail_truncate = 1;
+    CHECK_EQ_INT(logw_flush(w), ERR_NOSPC);
+    fail_after = -1;
+    CHECK_EQ_INT(logw_add(w, "x", 1), ERR_CLOSED);
+    CHECK_EQ_INT(logw_rewind(w, mark), ERR_IO); /* truncate still failing: stays broken */
+    CHECK_EQ_INT(logw_add(w, "x", 1), ERR_CLOSED);
+    fail_truncate = 0;
+    CHECK_EQ_INT(logw_rewind(w, mark), 0);
+    CHECK_EQ_INT(logw_add(w, "after", 5), 0);
+    CHECK_EQ_INT(logw_close(w), 0);
+    logr *r;
+    REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r) == 0);
+    const void *p;
+    size_t n;
+    const char *want[] = {"keep", "after"};
+    for (int i = 0; i < 2; i++) {
+        REQUIRE(logr_next(r, &p, &n) == 0);
+        CHECK(n == strlen(want[i]) && memcmp(p, want[i], n) == 0);
+    }
+    CHECK_EQ_INT(logr_next(r, &p, &n), ERR_NOTFOUND);
+    CHECK(!logr_torn(r));
+    logr_close(r);
+}
+
 int main(void)
 {
     E = env_posix();
@@ -514,5 +585,6 @@ int main(void)
     RUN(test_torn_with_embedded_record);
     RUN(test_bad_header);
     RUN(test_writer_errors);
+    RUN(test_rewind);
     TEST_END();
 }

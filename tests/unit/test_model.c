@@ -14,6 +14,7 @@
  * byte strings, compared bytewise like the engine. */
 #include "test.h"
 
+#include "engine/batch.h"
 #include "engine/faultenv.h"
 #include "strata/engine.h"
 #include "util/env.h"
@@ -59,6 +60,13 @@ typedef struct msnap {
     pstate st[MAX_SLOTS];
 } msnap;
 
+/* One acknowledged write as the change log must return it. */
+typedef struct wrec {
+    uint64_t seq;
+    uint8_t *data; /* encoded batch; bytes from 8 on (count, ops) must match */
+    size_t len;
+} wrec;
+
 typedef struct model {
     rng_t rng;
     unsigned long long seed;
@@ -71,6 +79,9 @@ typedef struct model {
     mslot slots[MAX_SLOTS];
     msnap snaps[MAX_SNAPS];
     uint64_t last_seq;
+    wrec *wl; /* every acknowledged write, in order */
+    int nwl, cwl;
+    int wl_handed; /* writes before this index are surely handed to the OS */
     int name_counter;
     long op_no;
     char log[LOG_LINES][200];
@@ -254,6 +265,24 @@ static void rand_wopts(model *m, strata_write_options *w)
     w->durability = (int)rng_below(&m->rng, 3);
 }
 
+static void record(model *m, uint64_t seq, strata_batch *b, int durability)
+{
+    size_t len;
+    const uint8_t *d = batch__data(b, &len);
+    if (m->nwl == m->cwl) {
+        m->cwl = m->cwl ? m->cwl * 2 : 256;
+        m->wl = realloc(m->wl, sizeof(wrec) * (size_t)m->cwl);
+    }
+    wrec *w = &m->wl[m->nwl++];
+    w->seq = seq;
+    w->len = len;
+    w->data = malloc(len);
+    memcpy(w->data, d, len);
+    /* A DUR_NONE write may wait in the WAL writer's buffer, unseen by the
+     * change log, until a later write hands the buffer to the OS. */
+    if (durability >= STRATA_DUR_BUFFERED) m->wl_handed = m->nwl;
+}
+
 /* ---- the engine side ---- */
 
 static bool do_open(model *m)
@@ -296,6 +325,10 @@ static void op_put(model *m)
     uint64_t seq = 0;
     int rc = strata_put(m->db, &w, m->slots[s].id, m->keys[k].p, m->keys[k].n, v.p, v.n, &seq);
     write_done(m, "put", rc, seq, 1);
+    strata_batch *rb = strata_batch_new();
+    strata_batch_put(rb, m->slots[s].id, m->keys[k].p, m->keys[k].n, v.p, v.n);
+    if (!rc) record(m, seq, rb, w.durability);
+    strata_batch_free(rb);
     mset(&m->slots[s].st, k, &v);
     free(v.p);
 }
@@ -311,6 +344,10 @@ static void op_delete(model *m)
     uint64_t seq = 0;
     int rc = strata_delete(m->db, &w, m->slots[s].id, m->keys[k].p, m->keys[k].n, &seq);
     write_done(m, "delete", rc, seq, 1);
+    strata_batch *rb = strata_batch_new();
+    strata_batch_delete(rb, m->slots[s].id, m->keys[k].p, m->keys[k].n);
+    if (!rc) record(m, seq, rb, w.durability);
+    strata_batch_free(rb);
     mdel(&m->slots[s].st, k);
 }
 
@@ -328,6 +365,10 @@ static void op_delete_range(model *m)
     uint64_t seq = 0;
     int rc = strata_delete_range(m->db, &w, m->slots[s].id, a.p, a.n, b.p, b.n, &seq);
     write_done(m, "delete_range", rc, seq, 1);
+    strata_batch *rb = strata_batch_new();
+    strata_batch_delete_range(rb, m->slots[s].id, a.p, a.n, b.p, b.n);
+    if (!rc) record(m, seq, rb, w.durability);
+    strata_batch_free(rb);
     mdel_range(m, &m->slots[s].st, &a, &b);
     free(a.p);
     free(b.p);
@@ -374,6 +415,7 @@ static void op_batch(model *m)
     uint64_t seq = 0;
     int rc = strata_write(m->db, &w, b, &seq);
     write_done(m, "write", rc, seq, (uint32_t)n);
+    if (!rc) record(m, seq, b, w.durability);
     strata_batch_free(b);
 }
 
@@ -656,6 +698,53 @@ static void full_check(model *m, const char *ctx)
     if (n != live) fail(m, "%s: partition_list gives %d, want %d", ctx, n, live);
 }
 
+/* Reads the change log from a random acknowledged write: the batches come
+ * back in order, byte for byte, then "caught up". */
+static void op_changes(model *m)
+{
+    if (!m->nwl) return;
+    int i = (int)rng_below(&m->rng, (uint64_t)m->nwl);
+    uint64_t oldest = strata_changes_oldest(m->db);
+    note(m, "#%ld changes from %llu (oldest %llu)", m->op_no, (unsigned long long)m->wl[i].seq,
+         (unsigned long long)oldest);
+    strata_changes *c = NULL;
+    int rc = strata_changes_open(m->db, m->wl[i].seq, &c);
+    if (m->wl[i].seq < oldest) {
+        if (rc != STRATA_EGONE) fail(m, "changes_open below the oldest: %d, want EGONE", rc);
+        if (rc == 0) strata_changes_close(c);
+        return;
+    }
+    if (rc) {
+        fail(m, "changes_open(%llu): %d", (unsigned long long)m->wl[i].seq, rc);
+        return;
+    }
+    int j = i;
+    for (; j < m->nwl && j < i + 80 && !m->failed; j++) {
+        uint64_t seq;
+        const void *data;
+        size_t len;
+        rc = strata_changes_next(c, &seq, &data, &len);
+        const wrec *w = &m->wl[j];
+        if (rc == STRATA_ENOTFOUND && j >= m->wl_handed) break; /* still buffered */
+        if (rc)
+            fail(m, "changes_next for write at %llu: %d", (unsigned long long)w->seq, rc);
+        else if (seq != w->seq || len != w->len ||
+                 memcmp((const uint8_t *)data + 8, w->data + 8, len - 8))
+            fail(m, "change log: got seq %llu (%zu bytes), want seq %llu (%zu bytes)",
+                 (unsigned long long)seq, len, (unsigned long long)w->seq, w->len);
+    }
+    if (j == m->nwl && !m->failed && rc == 0) {
+        uint64_t seq;
+        const void *data;
+        size_t len;
+        rc = strata_changes_next(c, &seq, &data, &len);
+        if (rc != STRATA_ENOTFOUND)
+            fail(m, "change log past the last write: %d (seq %llu), want ENOTFOUND", rc,
+                 rc ? 0ull : (unsigned long long)seq);
+    }
+    strata_changes_close(c);
+}
+
 static void op_snapshot(model *m)
 {
     int i = (int)rng_below(&m->rng, MAX_SNAPS);
@@ -706,6 +795,7 @@ static void op_reopen(model *m)
     m->db = NULL;
     if (rc) fail(m, "close: %d", rc);
     if (!do_open(m)) return;
+    m->wl_handed = m->nwl; /* close wrote everything */
     uint64_t ls = strata_last_sequence(m->db);
     if (ls != m->last_seq)
         fail(m, "after reopen last_sequence %llu, want %llu", (unsigned long long)ls,
@@ -833,6 +923,8 @@ static void model_teardown(model *m)
     m->db = NULL;
     for (int s = 0; s < MAX_SLOTS; s++) pstate_free(&m->slots[s].st, m->nkeys);
     for (int k = 0; k < m->nkeys; k++) free(m->keys[k].p);
+    for (int i = 0; i < m->nwl; i++) free(m->wl[i].data);
+    free(m->wl);
     faultenv_free(m->env);
 }
 
@@ -875,6 +967,8 @@ static bool run_seed(unsigned long long seed, long nops)
                 op_partition(&m);
             else if (r < 970)
                 op_reopen(&m);
+            else if (r < 985)
+                op_changes(&m);
             else
                 op_gets(&m);
         }

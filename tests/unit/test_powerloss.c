@@ -25,6 +25,7 @@
 #include "util/env.h"
 #include "util/rand.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -441,11 +442,181 @@ static void test_powerloss_every_sync_point(void)
     }
     powerloss_seed(1, 1);
     int extra = test_soak() ? 20 : 1;
-    for (int i = 0; i < extra; i++) powerloss_seed(seed + (uint64_t)i, test_soak() ? 1 : 3);
+    for (int i = 0; i < extra; i++) powerloss_seed(seed + (uint64_t)i, test_soak() ? 1 : 5);
+}
+
+/* A checkpoint that returned 0 survives a power loss right after it: it opens
+ * and holds every write made before it. */
+static void test_checkpoint_powerloss(void)
+{
+    char dir[512], cp[600];
+    snprintf(dir, sizeof(dir), "%s", test_tmpdir("plcheckpoint"));
+    snprintf(cp, sizeof(cp), "%s.cp", dir);
+    char cmd[1300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cp);
+    REQUIRE(system(cmd) == 0);
+    env_t *fe = faultenv_new(env_posix());
+    faultenv_real_sync(fe, false);
+    strata_options o;
+    small_options(&o, fe);
+    strata_db *db;
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    uint32_t id;
+    CHECK_EQ_INT(strata_partition_create(db, "part1", &id), 0);
+    strata_write_options wo;
+    strata_write_options_init(&wo);
+    wo.durability = STRATA_DUR_NONE; /* the checkpoint itself must make them durable */
+    char k[16], v[3100];
+    for (int i = 0; i < 300; i++) {
+        key_of(k, i);
+        size_t vn = value_of(v, i, 0, i);
+        CHECK_EQ_INT(strata_put(db, &wo, i % 2 ? id : 0, k, strlen(k), v, vn, NULL), 0);
+        if (i == 150) CHECK_EQ_INT(strata_flush(db, true), 0);
+    }
+    uint64_t seq = 0;
+    CHECK_EQ_INT(strata_checkpoint(db, cp, &seq), 0);
+    CHECK(seq >= 300);
+    faultenv_kill(fe);
+    strata_close(db);
+    CHECK_EQ_INT(faultenv_crash(fe), 0);
+    small_options(&o, fe);
+    int rc = strata_open(cp, &o, &db);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) {
+        fprintf(stderr, "checkpoint after power loss: %s\n", strata_errmsg());
+    } else {
+        CHECK_EQ_INT(strata_partition_find(db, "part1", &id), 0);
+        strata_read_options r;
+        strata_read_options_init(&r);
+        int bad = 0;
+        for (int i = 0; i < 300; i++) {
+            key_of(k, i);
+            size_t vn = value_of(v, i, 0, i);
+            void *got;
+            size_t gn;
+            rc = strata_get(db, &r, i % 2 ? id : 0, k, strlen(k), &got, &gn);
+            if (rc || gn != vn || memcmp(got, v, vn)) bad++;
+            if (!rc) strata_free(got);
+        }
+        CHECK_EQ_INT(bad, 0);
+        strata_close(db);
+    }
+    faultenv_free(fe);
+}
+
+/* ---- concurrent sync writers (group commit) under power loss ---- */
+#define NTHREADS   4
+#define PER_THREAD 300
+
+typedef struct cw_arg {
+    strata_db *db;
+    int t;
+    int acked_sync; /* writes 0..acked_sync-1 include a SYNC ack at acked_sync-1 */
+    int attempted;  /* writes started */
+} cw_arg;
+
+static void cw_kv(char *k, char *v, int t, int n)
+{
+    snprintf(k, 24, "t%d-%05d", t % 10, n % 100000);
+    snprintf(v, 40, "value-%d-%d", t % 10, (n % 100000) * 7);
+}
+
+static void *cw_main(void *p)
+{
+    cw_arg *a = p;
+    strata_write_options w;
+    strata_write_options_init(&w);
+    for (int n = 0; n < PER_THREAD; n++) {
+        char k[24], v[40];
+        cw_kv(k, v, a->t, n);
+        w.durability = n % 3 == 2 ? STRATA_DUR_BUFFERED : STRATA_DUR_SYNC;
+        a->attempted = n + 1;
+        if (strata_put(a->db, &w, 0, k, strlen(k), v, strlen(v), NULL) != 0) break;
+        if (w.durability == STRATA_DUR_SYNC) a->acked_sync = n + 1;
+    }
+    return NULL;
+}
+
+/* Writers on four threads share fsyncs; the power fails at some sync point.
+ * Each thread's surviving writes are a prefix of its own writes holding every
+ * write acknowledged as synced. */
+static void test_concurrent_sync_writers(void)
+{
+    int iters = test_soak() ? 120 : 15, cut = 0;
+    for (int it = 0; it < iters; it++) {
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s", test_tmpdir("plthreads"));
+        env_t *fe = faultenv_new(env_posix());
+        faultenv_real_sync(fe, false);
+        strata_options o;
+        small_options(&o, fe);
+        strata_db *db;
+        REQUIRE(strata_open(dir, &o, &db) == 0);
+        uint64_t kill = faultenv_sync_points(fe) + 2 + (uint64_t)(it * 37 % 400);
+        faultenv_kill_at_sync(fe, kill);
+        pthread_t th[NTHREADS];
+        cw_arg a[NTHREADS];
+        for (int t = 0; t < NTHREADS; t++) {
+            a[t] = (cw_arg){db, t, 0, 0};
+            pthread_create(&th[t], NULL, cw_main, &a[t]);
+        }
+        for (int t = 0; t < NTHREADS; t++) pthread_join(th[t], NULL);
+        cut += faultenv_dead(fe);
+        strata_close(db);
+        CHECK_EQ_INT(faultenv_crash_ex(fe, it % 3, (uint64_t)it), 0);
+        small_options(&o, fe);
+        int rc = strata_open(dir, &o, &db);
+        if (rc) {
+            fprintf(stderr, "threads run %d (kill at %llu): reopen %d %s\n", it,
+                    (unsigned long long)kill, rc, strata_errmsg());
+            test__failures++;
+            faultenv_free(fe);
+            continue;
+        }
+        strata_read_options r;
+        strata_read_options_init(&r);
+        for (int t = 0; t < NTHREADS; t++) {
+            int present = 0;
+            bool gap = false;
+            for (int n = 0; n < PER_THREAD; n++) {
+                char k[24], v[40];
+                cw_kv(k, v, t, n);
+                void *got;
+                size_t gn;
+                int g = strata_get(db, &r, 0, k, strlen(k), &got, &gn);
+                if (g == 0) {
+                    if (gn != strlen(v) || memcmp(got, v, gn)) {
+                        fprintf(stderr, "threads run %d: %s has a wrong value\n", it, k);
+                        test__failures++;
+                    }
+                    strata_free(got);
+                    if (present != n) gap = true;
+                    present = n + 1;
+                } else if (g != STRATA_ENOTFOUND) {
+                    fprintf(stderr, "threads run %d: get %s: %d\n", it, k, g);
+                    test__failures++;
+                }
+            }
+            if (gap || present < a[t].acked_sync || present > a[t].attempted) {
+                fprintf(stderr,
+                        "threads run %d (kill at sync %llu): thread %d has %d writes%s, "
+                        "acknowledged synced %d, attempted %d\n",
+                        it, (unsigned long long)kill, t, present, gap ? " with a gap" : "",
+                        a[t].acked_sync, a[t].attempted);
+                test__failures++;
+            }
+        }
+        strata_close(db);
+        faultenv_free(fe);
+    }
+    /* The power cut must have hit the writers in most runs. */
+    CHECK(cut * 2 > iters);
 }
 
 int main(void)
 {
     RUN(test_powerloss_every_sync_point);
+    RUN(test_checkpoint_powerloss);
+    RUN(test_concurrent_sync_writers);
     TEST_END();
 }
