@@ -64,7 +64,7 @@ static const cfg_def table[] = {
      srv__apply_maxclients},
     {"requirepass", 0, T_STR, F_SENSITIVE, OFF(requirepass), 0, 0, "", 0, 0},
     {"protected-mode", 0, T_BOOL, 0, OFF(protected_mode), 0, 0, "yes", 0, 0},
-    {"databases", 0, T_INT, F_IMMUTABLE, OFF(databases), 1, 1024, "16", 0, 0},
+    {"databases", 0, T_INT, F_IMMUTABLE, OFF(databases), 1, 255, "16", 0, 0},
     {"client-query-buffer-limit", 0, T_MEM, 0, OFF(client_query_buffer_limit), 1024 * 1024, LLMAX,
      "1gb", 0, 0},
     {"proto-max-bulk-len", 0, T_MEM, 0, OFF(proto_max_bulk_len), 1024 * 1024, LLMAX, "512mb", 0, 0},

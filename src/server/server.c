@@ -960,7 +960,7 @@ static void call(srv_client *c, cmd_entry *e)
         }
         if (rc) {
             truncate_replies(c, &m);
-            reply_errorf(c, "ERR write not applied: %s", err_msg());
+            reply_errorf(c, "ERR storage error: %s", err_msg());
         }
         if (c->stall_since_us) {
             srv.stat_write_stall_us += ev_now_us() - c->stall_since_us;
@@ -1051,7 +1051,7 @@ void srv__exec(srv_client *c)
     c->cmd = self;
     if (commit_batch(0)) {
         truncate_replies(c, &m);
-        reply_errorf(c, "EXECABORT Transaction not applied: %s", err_msg());
+        reply_errorf(c, "EXECABORT Transaction not applied: storage error: %s", err_msg());
     }
     srv__discard(c);
 }

@@ -228,3 +228,30 @@ def test_sigterm_clean_exit():
     s.client().ping()
     assert s.stop() == 0
     assert "bye" in s.logtext()
+
+
+def test_binary_garbage_from_many_connections(strata):
+    """Random bytes (fixed seed) on many connections: each gets an error or is
+    closed or waits for more; the server keeps serving a normal client."""
+    import random
+    rng = random.Random(1234)
+    socks = []
+    for i in range(40):
+        s = strata.sock()
+        blob = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 3000)))
+        if i % 3 == 0:
+            blob = b"*" + blob
+        elif i % 3 == 1:
+            blob = b"*3\r\n$" + blob
+        try:
+            s.sendall(blob)
+        except OSError:
+            pass
+        socks.append(s)
+    r = strata.client()
+    assert r.ping()
+    assert r.echo(b"still here") == b"still here"
+    for s in socks:
+        s.close()
+    time.sleep(0.2)
+    assert r.info("clients")["connected_clients"] == 1
