@@ -11,7 +11,7 @@ WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 ifeq ($(CI),true)
 WARN    += -Werror
 endif
-CPPFLAGS := -Isrc -Iinclude -D_GNU_SOURCE -DSRV_WITH_ENGINE=1
+CPPFLAGS := -Isrc -Iinclude -D_GNU_SOURCE
 CFLAGS_COMMON := -std=c11 -g -pthread $(WARN) -fno-strict-aliasing
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2
 ASAN_CFLAGS := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer \

@@ -24,15 +24,6 @@ static void on_signal(int sig)
     srv_request_shutdown();
 }
 
-#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
-static ks_t *g_ks;
-
-static void engine_options(strata_options *o)
-{
-    ks_engine_options(g_ks, o);
-}
-#endif
-
 static void usage(void)
 {
     fprintf(stderr, "Usage: strata-server [/path/to/strata.conf] [--option value ...]\n"
@@ -68,37 +59,21 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
-    g_ks = ks_new();
-    if (!g_ks) {
-        fprintf(stderr, "strata-server: out of memory\n");
+    /* The data families hook into the engine's start-up: the keyspace's
+     * compaction filter goes into the options, and the tables are registered
+     * once the engine is open (commands/data.h). */
+    ks_t *ks = ks_new();
+    if (!ks || cmds_data_setup(ks)) {
+        fprintf(stderr, "strata-server: cannot set up the keyspace\n");
         return 1;
     }
-    srv_engine_options_hook = engine_options;
-#endif
     if (srv_start()) {
         fprintf(stderr, "strata-server: %s\n", err_msg());
+        ks_free(ks);
         return 1;
     }
-    /* The data command families need the open engine (registration before srv_run is allowed);
-     * SRV_WITH_ENGINE is set once the engine library is linked (see server.c). */
-#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
-    ks_t *ks = g_ks;
-    if (cmd_engine()) {
-        int rc = ks_attach(ks, cmd_engine(), cmd_databases());
-        if (!rc) rc = cmds_data_init(ks);
-        if (rc) {
-            fprintf(stderr, "strata-server: keyspace: %s\n", err_msg());
-            srv_stop();
-            ks_free(ks);
-            return 1;
-        }
-    }
-#endif
     srv_run();
     srv_stop();
-#if defined(SRV_WITH_ENGINE) && SRV_WITH_ENGINE
     ks_free(ks);
-#endif
     return 0;
 }

@@ -57,6 +57,18 @@ int cmds__lookup_type(srv_client *c, int i, int want, ks_meta *m)
     return 0;
 }
 
+int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m)
+{
+    if (cmds__lookup(c, i, m)) return -1;
+    cmd_stat_keyspace(m->exists ? 1 : 0, m->exists ? 0 : 1);
+    if (m->exists && m->type != want) {
+        ks_meta_release(m);
+        reply_error_wrongtype(c);
+        return -1;
+    }
+    return 0;
+}
+
 int cmds__str2ll(const char *s, size_t n, long long *out)
 {
     if (n == 0 || n > 20) return 0;

@@ -19,6 +19,9 @@ int cmds__lookup(srv_client *c, int i, ks_meta *m);
 /* Same, and replies WRONGTYPE (returning -1) when the key exists with
  * another type than want. */
 int cmds__lookup_type(srv_client *c, int i, int want, ks_meta *m);
+/* Same as cmds__lookup_type for read commands: also counts a keyspace hit
+ * or miss (INFO stats keyspace_hits / keyspace_misses). */
+int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m);
 /* Replies the error for a failed keyspace call. */
 void cmds__reply_ks_error(srv_client *c, int rc);
 /* Strict long long parse of bytes (Redis string2ll rules). 1 on success. */

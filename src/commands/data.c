@@ -137,6 +137,32 @@ const cmd_def ksserver_commands[] = {
     {0},
 };
 
+static ks_t *setup_ks;
+
+static void engine_configure(strata_options *o)
+{
+    ks_engine_options(setup_ks, o);
+}
+
+static int engine_opened(strata_db *db)
+{
+    int rc = ks_attach(setup_ks, db, cmd_databases());
+    return rc ? rc : cmds_data_init(setup_ks);
+}
+
+static void batch_committed(int committed)
+{
+    ks_commit_done(setup_ks, committed);
+}
+
+int cmds_data_setup(ks_t *ks)
+{
+    static const cmd_engine_hooks hooks = {engine_configure, engine_opened, NULL};
+    setup_ks = ks;
+    int rc = cmd_register_engine_hooks(&hooks);
+    return rc ? rc : cmd_register_commit_hook(batch_committed);
+}
+
 int cmds_data_init(ks_t *ks)
 {
     cmds__ks = ks;

@@ -112,7 +112,7 @@ static void hsetnx_cmd(srv_client *c)
 static void hget_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     void *v;
     size_t vl;
     int r = field_get(c, &m, 2, &v, &vl);
@@ -128,7 +128,7 @@ static void hget_cmd(srv_client *c)
 static void hmget_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     int n = cmd_argc(c) - 2;
     reply_array(c, n);
     for (int i = 0; i < n; i++) {
@@ -175,7 +175,7 @@ static void hdel_cmd(srv_client *c)
 static void hlen_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     reply_int(c, m.exists ? (long long)m.count : 0);
     ks_meta_release(&m);
 }
@@ -183,7 +183,7 @@ static void hlen_cmd(srv_client *c)
 static void hstrlen_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     void *v;
     size_t vl;
     int r = field_get(c, &m, 2, &v, &vl);
@@ -199,7 +199,7 @@ static void hstrlen_cmd(srv_client *c)
 static void hexists_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     void *v;
     size_t vl;
     int r = field_get(c, &m, 2, &v, &vl);
@@ -225,7 +225,7 @@ static int emit_field(void *arg, const void *f, size_t flen, const void *v, size
 static void hgetall_generic(srv_client *c, int what)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     long n = m.exists ? (long)m.count : 0;
     if (what == 3)
         reply_map(c, n);
@@ -422,7 +422,7 @@ static void hrandfield_cmd(srv_client *c)
         }
     }
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     if (!m.exists || (has_count && count == 0)) {
         if (has_count)
             reply_array(c, 0);
@@ -488,7 +488,7 @@ static void hscan_cmd(srv_client *c)
     int type;
     if (cmds__scan_args(c, 2, 0, &cur, &p, &pl, &count, &type)) return;
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_HASH, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_HASH, &m)) return;
     fields x = {0};
     int rc = 0;
     if (m.exists) {

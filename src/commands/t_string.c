@@ -33,7 +33,7 @@ static int store(srv_client *c, int i, ks_meta *m, const void *v, size_t vl, int
 static void get_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     if (m.exists)
         reply_bulk(c, m.val, m.vlen);
     else
@@ -274,7 +274,9 @@ static void mget_cmd(srv_client *c)
         ks_meta m;
         size_t kl;
         const char *k = arg(c, i, &kl);
-        if (ks_lookup(cmds__tx(c), cmd_db(c), k, kl, &m) == 0 && m.exists && m.type == KS_STRING)
+        int rc = ks_lookup(cmds__tx(c), cmd_db(c), k, kl, &m);
+        if (rc == 0) cmd_stat_keyspace(m.exists ? 1 : 0, m.exists ? 0 : 1);
+        if (rc == 0 && m.exists && m.type == KS_STRING)
             reply_bulk(c, m.val, m.vlen);
         else
             reply_null(c);
@@ -362,7 +364,7 @@ done:
 static void strlen_cmd(srv_client *c)
 {
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     reply_int(c, m.exists ? (long long)m.vlen : 0);
     ks_meta_release(&m);
 }
@@ -372,7 +374,7 @@ static void getrange_cmd(srv_client *c)
     long long s, e;
     if (cmd_arg_ll_or_reply(c, 2, &s) || cmd_arg_ll_or_reply(c, 3, &e)) return;
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     long long len = m.exists ? (long long)m.vlen : 0;
     if (s < 0 && e < 0 && s > e) {
         reply_bulk(c, "", 0);
@@ -692,7 +694,7 @@ static void getbit_cmd(srv_client *c)
     uint64_t off;
     if (bit_offset(c, 2, &off)) return;
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     size_t byte = (size_t)(off >> 3);
     int v = 0;
     if (m.exists && byte < m.vlen) v = (m.val[byte] >> (7 - (off & 7))) & 1;
@@ -720,7 +722,7 @@ static void bitcount_cmd(srv_client *c)
 {
     /* Redis 7.0 looks the key up before parsing the range. */
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     if (!m.exists) {
         reply_int(c, 0);
         return;
@@ -771,7 +773,7 @@ static void bitpos_cmd(srv_client *c)
         return;
     }
     ks_meta m;
-    if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
+    if (cmds__lookup_read(c, 1, KS_STRING, &m)) return;
     if (!m.exists) {
         reply_int(c, bit ? -1 : 0);
         return;

@@ -492,13 +492,15 @@ static void adopt(ks_txn *t)
     t->npend = 0;
 }
 
-/* The previous batch was committed or discarded: follow the engine. */
-static int reset(ks_txn *t)
+/* The previous batch was committed or discarded: follow the engine. known
+ * is the caller's word (1 applied, 0 not) or -1: then a batch counts as
+ * applied when the engine's sequence moved by exactly its size. */
+static int reset_known(ks_txn *t, int known)
 {
     ks_t *ks = t->ks;
     int rc = 0;
     int committed = t->wrote && !t->any_unflushed && t->ks->db &&
-                    strata_last_sequence(t->ks->db) == t->seq0 + t->ops;
+                    (known >= 0 ? known : strata_last_sequence(t->ks->db) == t->seq0 + t->ops);
     t->wrote = 0;
     if (t->any_unflushed) { /* a caller skipped ks_end(): trust only the engine */
         memset(t->cnt_unflushed, 0, sizeof(t->cnt_unflushed));
@@ -537,6 +539,16 @@ static int reset(ks_txn *t)
     t->npend = 0;
     ks__ov_clear(t->ov);
     return rc;
+}
+
+static int reset(ks_txn *t)
+{
+    return reset_known(t, -1);
+}
+
+void ks_commit_done(ks_t *ks, int committed)
+{
+    reset_known(&ks->txn, committed ? 1 : 0);
 }
 
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms)

@@ -78,6 +78,10 @@ void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);
  * the time expiry is judged against. Never fails. */
 ks_txn *ks_begin(ks_t *ks, strata_batch *b, uint64_t gen, int64_t now_ms);
 int64_t ks_now(const ks_txn *t);
+/* The caller's commit of the batch succeeded (1) or not (0): drops the
+ * overlay and adopts (or re-reads) the keyspace's bookkeeping at once,
+ * without waiting for the next ks_begin to notice the new generation. */
+void ks_commit_done(ks_t *ks, int committed);
 /* Puts the key-count records changed by the command into the batch. Call
  * after every command that may have written (and before the batch is
  * committed); a batch committed without it is treated as not committed. */

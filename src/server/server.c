@@ -50,7 +50,6 @@
 #define STRATA_VERSION "7.0.0"
 
 srv_state srv;
-void (*srv_engine_options_hook)(strata_options *o);
 static volatile sig_atomic_t shutdown_requested;
 
 const char *srv__version(void)
@@ -1623,7 +1622,6 @@ int srv_start(void)
     strata_options_init(&o);
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
-    if (srv_engine_options_hook) srv_engine_options_hook(&o);
     for (int i = 0; i < srv.nengine_hooks; i++)
         if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
     if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))

@@ -2,12 +2,6 @@
 #ifndef STRATA_SERVER_SERVER_H
 #define STRATA_SERVER_SERVER_H
 
-#include "strata/engine.h"
-
-/* Optional, set before srv_start(): adjusts the engine options before the
- * engine opens (the keyspace installs its compaction filter here). */
-extern void (*srv_engine_options_hook)(strata_options *o);
-
 /* Opens the listeners and the engine per srv_cfg (config.h). Returns 0 or a
  * negative ERR_* with a message (err_msg()). */
 int srv_start(void);
