@@ -7,8 +7,9 @@ own temporary data directory, with `appendonly yes` and the same
 time under load (the other idles), and driven by Debian's redis-benchmark.
 
 For each appendfsync mode (always, everysec):
-  empty      fresh servers; before each redis-benchmark run FLUSHALL; SET,
-             GET, INCR, MSET at -P 1 and -P 16 (-c 50 -d 100 -r KEYS)
+  empty      each redis-benchmark run on a new server with an empty data
+             directory: SET, GET, INCR, MSET at -P 1 and -P 16 (-c 50 -d 100
+             -r KEYS)
   loaded     fresh servers; KEYS keys key:000000000000.. preloaded with
              redis-cli --pipe (DBSIZE checked); resident memory (VmRSS) and
              bytes on disk (du of the data directory); restart time: SIGKILL,
@@ -365,9 +366,6 @@ def bench_runs(mode, state, servers, res, args):
     for test in args.tests:
         for pipeline in args.pipelines:
             for srv in servers:
-                if state == "empty":
-                    srv.client().flushall()
-                    srv.settle()
                 rps, p50, p99 = run_benchmark(srv, test, pipeline, args)
                 check_after(srv, test, state, args)
                 res.add(mode, state, test, pipeline, srv.kind, rps, "ops/s", p50, p99)
@@ -375,7 +373,28 @@ def bench_runs(mode, state, servers, res, args):
                     (mode, state, test, pipeline, srv.kind, rps, p50, p99))
 
 
+def empty_runs(mode, res, args, started):
+    """Each run on a new server with an empty data directory (a FLUSHALL
+    would leave StrataDB's old versions to its compactions)."""
+    for test in args.tests:
+        for pipeline in args.pipelines:
+            for kind in args.servers:
+                srv = Server(kind, mode, args.workdir, args)
+                started.append(srv)
+                try:
+                    srv.start()
+                    srv.wait_ready()
+                    bench_runs(mode, "empty", [srv], res, argparse.Namespace(
+                        **dict(vars(args), tests=[test], pipelines=[pipeline])))
+                finally:
+                    srv.stop()
+                    if not args.keep:
+                        srv.remove()
+
+
 def phase(mode, state, res, args, preload_path, started):
+    if state == "empty":
+        return empty_runs(mode, res, args, started)
     servers = []
     try:
         for kind in args.servers:
