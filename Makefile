@@ -97,6 +97,9 @@ bench-engine: deps build/rel/bench/bench_engine
 bench-server: deps $(BINS)
 	/usr/bin/python3 bench/bench_server.py $(if $(N),--keys $(N))
 
+bench-repl: all
+	/usr/bin/python3 bench/bench_repl.py
+
 format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 

@@ -989,7 +989,7 @@ static void parse_args(int argc, char **argv, bench_cfg *c)
                                          {"repeat", required_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    bool num_set = false;
+    bool num_set = false, sync_secs_set = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -1002,7 +1002,10 @@ static void parse_args(int argc, char **argv, bench_cfg *c)
         case 'd': c->dir = optarg; break;
         case 'v': c->value_size = strtoull(optarg, NULL, 10); break;
         case 'c': c->drv.cache_bytes = strtoull(optarg, NULL, 10) << 20; break;
-        case 's': c->sync_secs = strtod(optarg, NULL); break;
+        case 's':
+            c->sync_secs = strtod(optarg, NULL);
+            sync_secs_set = true;
+            break;
         case 't': c->tsv = optarg; break;
         case 'r': c->repeat = atoi(optarg); break;
         case 'I': c->self_test_inject = true; /* fall through */
@@ -1012,6 +1015,9 @@ static void parse_args(int argc, char **argv, bench_cfg *c)
         }
     }
     if (c->self_test && !num_set) c->num = 2000;
+    /* A self-test checks the drivers, not the disk: a few durable writes per
+     * thread count are enough, and the fsyncs must not make `make test` slow. */
+    if (c->self_test && !sync_secs_set) c->sync_secs = 2;
     if (c->num < MAX_THREADS || c->num > UINT32_MAX / 2) die("--num must be in [16, 2^31)");
     if (c->value_size < 16 || c->value_size > (1u << 20))
         die("--value-size must be in [16, 1 MiB]");
@@ -1034,6 +1040,7 @@ static void parse_args(int argc, char **argv, bench_cfg *c)
     }
     if (c->repeat < 1 || c->repeat > 10) die("--repeat must be in [1, 10]");
     c->sync_ops = c->num / 50 < 64 ? 64 : c->num / 50;
+    if (c->self_test) c->sync_ops = 48;
 }
 
 int main(int argc, char **argv)

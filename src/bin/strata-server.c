@@ -13,6 +13,7 @@
 
 #include "commands/data.h"
 #include "keyspace/keyspace.h"
+#include "repl/repl.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "util/err.h"
@@ -59,6 +60,12 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* An interrupted full sync of a replica is finished or discarded before
+     * the engine opens (repl/repl.h). */
+    if (repl_boot()) {
+        fprintf(stderr, "strata-server: replication: %s\n", err_msg());
+        return 1;
+    }
     /* The data families hook into the engine's start-up: the keyspace's
      * compaction filter goes into the options, and the tables are registered
      * once the engine is open (commands/data.h). */
@@ -69,6 +76,12 @@ int main(int argc, char **argv)
     }
     if (srv_start()) {
         fprintf(stderr, "strata-server: %s\n", err_msg());
+        ks_free(ks);
+        return 1;
+    }
+    if (cmd_engine() && repl_init(ks)) {
+        fprintf(stderr, "strata-server: replication: %s\n", err_msg());
+        srv_stop();
         ks_free(ks);
         return 1;
     }

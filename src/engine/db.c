@@ -286,7 +286,7 @@ static int u64_order(const void *a, const void *b)
 
 /* Reads one segment into mem; *last is the last sequence applied. */
 static int replay_segment(strata_db *db, uint64_t number, bool last_segment, memtable **mem,
-                          uint64_t *last, uint64_t *first_seq, version_edit *e)
+                          uint64_t *last, uint64_t *first_seq, version_edit *e, bool *torn)
 {
     char path[PATH_MAX];
     wal_path(path, sizeof(path), db->dir, number);
@@ -333,6 +333,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
     if (rc == ERR_NOTFOUND) {
         rc = 0;
         if (logr_torn(r)) {
+            *torn = true;
             uint64_t good = logr_offset(r);
             log_warn("%s: torn tail after offset %llu cut off (%s)", path, (unsigned long long)good,
                      last_segment ? "last segment" : "older segment");
@@ -359,17 +360,35 @@ static int recover_wal(strata_db *db, char **names, int count)
         if (sscanf(names[i], "%llu.%7s", &n, tail) == 2 && !strcmp(tail, "log")) nums[k++] = n;
     }
     qsort(nums, (size_t)k, sizeof(uint64_t), u64_order);
+    /* Segments rolled after the last manifest edit carry numbers that the
+     * manifest's counter has not seen: never hand them out again (a new
+     * segment would truncate one that is being replayed). */
+    while (k && version_set_next_file_number(db->vs) <= nums[k - 1])
+        version_set_new_file_number(db->vs);
     memtable *mem = memtable_new();
     version_edit e;
     version_edit_init(&e);
     uint64_t last = version_set_flushed_seq(db->vs);
     int rc = mem ? 0 : err_set(ERR_NOMEM, "out of memory");
+    /* Once a segment lost its tail (power loss), the later ones hold only
+     * writes that were never synced (a SYNC write syncs the segment before
+     * its own first): applying them without the lost ones would leave a
+     * state that no prefix of the writes gives. They are dropped. */
+    bool cut = false, dropped = false;
     for (int i = 0; i < k && !rc; i++) {
         uint64_t first = 0, sz = 0;
         char path[PATH_MAX];
         wal_path(path, sizeof(path), db->dir, nums[i]);
+        if (nums[i] >= log_number && cut) {
+            log_warn("%s: dropped: an earlier segment lost its tail", path);
+            rc = env_unlink(db->env, path);
+            dropped = true;
+            continue;
+        }
         if (nums[i] >= log_number) {
-            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e);
+            bool torn = false;
+            rc = replay_segment(db, nums[i], i == k - 1, &mem, &last, &first, &e, &torn);
+            if (torn && i < k - 1) cut = true;
         } else { /* kept for the change log: only its first sequence is needed */
             logr *r = NULL;
             const void *p;
@@ -382,6 +401,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         env_file_size(db->env, path, &sz);
         if (!rc) rc = add_seg(db, nums[i], first, sz, env_wall_us(db->env));
     }
+    if (!rc && dropped) rc = env_sync_dir(db->env, db->dir);
     if (!rc && !memtable_empty(mem)) rc = db__write_l0(db, mem, &e);
     uint64_t replayed = last;
     /* Never hand out a sequence the manifest has seen, even if the WAL
@@ -407,7 +427,7 @@ static int recover_wal(strata_db *db, char **names, int count)
 }
 
 /* Removes files no version refers to (left by a crash mid-flush or
- * mid-compaction) and temp files. */
+ * mid-compaction), manifests other than the live one, and temp files. */
 static void remove_garbage(strata_db *db, char **names, int count)
 {
     version *v = version_set_current(db->vs);
@@ -424,6 +444,9 @@ static void remove_garbage(strata_db *db, char **names, int count)
                             drop = false;
                             break;
                         }
+        } else if (!strncmp(names[i], "MANIFEST-", 9)) {
+            /* CURRENT names the one written at this open, durably */
+            drop = strtoull(names[i] + 9, NULL, 10) != version_set_manifest_number(db->vs);
         } else if (strstr(names[i], ".tmp")) {
             drop = true;
         }

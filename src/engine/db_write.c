@@ -179,6 +179,10 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
 {
     int rc = db__wal_repair(db);
     if (rc) return rc;
+    /* Earlier DUR_NONE records go to the OS first, so that a failure of
+     * this group cannot take them along (they are acknowledged, and a later
+     * strata_sync promises them durable). */
+    if (durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
     uint64_t start = logw_size(db->wal);
     uint64_t flushed_before = logw_flushed(db->wal);
     for (writer *w = first; !rc; w = w->next) {
@@ -194,7 +198,8 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
     if (!rc && durability >= STRATA_DUR_SYNC) rc = logw_sync(db->wal);
     if (rc) {
         /* Nothing of the group may survive: cut the segment back. Buffered
-         * records of earlier DUR_NONE groups go too (their promise allows it). */
+         * records of earlier DUR_NONE groups go too only if this group did
+         * not need them handed to the OS, or handing them over failed. */
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         uint64_t to = flushed_before < start ? flushed_before : start;

@@ -240,8 +240,10 @@ int logr_open(env_t *env, const char *path, uint64_t magic, logr **out)
     size_t got = 0;
     file_header(want, magic);
     rc = env_pread(r->f, h, sizeof(h), 0, &got);
-    if (!rc && got < sizeof(h) && memcmp(h, want, got) == 0) {
-        /* A file cut before its header was complete holds no record. */
+    static const uint8_t zeros[LOG_FILE_HEADER];
+    if (!rc && got < sizeof(h) && (memcmp(h, want, got) == 0 || memcmp(h, zeros, got) == 0)) {
+        /* A file cut before its header was complete (or whose few bytes
+         * never reached the disk) holds no record. */
         r->off = 0;
         r->torn = true;
         *out = r;

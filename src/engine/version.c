@@ -38,6 +38,7 @@ struct version_set {
     reg_part *parts;
     int nparts, cparts;
     logw *manifest;
+    bool manifest_suspect; /* may end in a failed edit: switch before the next */
 };
 
 /* ---- files and versions ---- */
@@ -132,6 +133,16 @@ static bool edit_deletes(const version_edit *e, uint32_t part, int level, uint64
     return false;
 }
 
+/* True if partition id exists once e is applied. */
+static bool part_live(version_set *vs, const version_edit *e, uint32_t id)
+{
+    if (edit_drops(e, id)) return false;
+    if (version_set_part_exists(vs, id)) return true;
+    for (int i = 0; i < e->nnew_parts; i++)
+        if (e->new_parts[i].id == id) return true;
+    return false;
+}
+
 static int add_to_part(part_levels *p, int level, file_meta *f)
 {
     file_meta **nf = realloc(p->files[level], sizeof(*nf) * (size_t)(p->n[level] + 1));
@@ -184,7 +195,7 @@ static int build_version(version_set *vs, const version *base, const version_edi
         }
     }
     for (int i = 0; i < e->nadds && !rc; i++) {
-        if (edit_drops(e, e->adds[i].f->part)) continue;
+        if (!part_live(vs, e, e->adds[i].f->part)) continue;
         part_levels *p = find_or_add_part(v, e->adds[i].f->part);
         rc = p ? add_to_part(p, e->adds[i].level, e->adds[i].f)
                : err_set(ERR_NOMEM, "version: out of memory");
@@ -352,6 +363,14 @@ static int new_manifest(version_set *vs, version *v)
         char cur[80];
         int n = snprintf(cur, sizeof(cur), "%s\n", name);
         rc = env_write_atomic(vs->env, vs->dir, "CURRENT", cur, (size_t)n);
+        if (rc) {
+            /* CURRENT may already name the new manifest (the rename went
+             * through, the directory sync did not): keep both, each holds
+             * the whole state, and switch again before the next edit. */
+            logw_close(w);
+            vs->manifest_suspect = true;
+            return rc;
+        }
     }
     if (rc) {
         logw_close(w);
@@ -487,6 +506,24 @@ int version_set_apply(version_set *vs, version_edit *e)
         e->has_next_file = true;
         e->next_file = vs->next_file;
     }
+    /* A flush or compaction that ran while its partition was dropped:
+     * its files never enter the version and go when nothing holds them. */
+    int kept = 0;
+    for (int i = 0; i < e->nadds; i++) {
+        file_meta *f = e->adds[i].f;
+        if (part_live(vs, e, f->part)) {
+            e->adds[kept++] = e->adds[i];
+            continue;
+        }
+        f->obsolete = true;
+        file_meta_unref(vs, f);
+    }
+    e->nadds = kept;
+    if (vs->manifest_suspect) {
+        int rc = new_manifest(vs, vs->current);
+        if (rc) return rc;
+        vs->manifest_suspect = false;
+    }
     /* New files must be in the directory for good before the manifest
      * names them. */
     int rc = e->nadds ? env_sync_dir(vs->env, vs->dir) : 0;
@@ -497,12 +534,21 @@ int version_set_apply(version_set *vs, version_edit *e)
     if (rc) return rc;
     rc = write_record(vs->manifest, e);
     if (rc) {
-        /* The manifest may now end in a partial record: start a new one so
-         * later edits never follow garbage. */
+        /* The manifest may now end in a partial record, or in the whole
+         * record if only its sync failed (the next open would apply it):
+         * start a new one without it. If that fails too, keep the files
+         * the edit names (the caller deletes what stays in e; the next open
+         * collects them if the record did not last) and switch first
+         * before the next edit. */
         int saved = rc;
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        if (new_manifest(vs, vs->current)) log_warn("manifest switch failed: %s", err_msg());
+        if (new_manifest(vs, vs->current)) {
+            log_warn("manifest switch failed: %s", err_msg());
+            vs->manifest_suspect = true;
+            for (int i = 0; i < e->nadds; i++) file_meta_unref(NULL, e->adds[i].f);
+            e->nadds = 0;
+        }
         version_unref(nv);
         return err_set(saved, "%s", msg);
     }

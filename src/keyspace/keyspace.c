@@ -1398,6 +1398,7 @@ int ks_cron(ks_t *ks, uint64_t gen, int64_t now_ms, size_t max_keys, size_t *exp
 {
     *expired = 0;
     ks_txn *t = &ks->txn;
+    if (ks->replica) return 0; /* a replica writes only what its primary's stream says */
     if (gen == t->gen && ks__ov_writes(t->ov)) return 0; /* a batch is still open */
     int rc = reset(t);
     if (rc) return rc;
@@ -1532,6 +1533,75 @@ void ks_free(ks_t *ks)
 int ks_databases(const ks_t *ks)
 {
     return ks->databases;
+}
+
+int ks_reload(ks_t *ks, strata_db *db)
+{
+    ks_txn *t = &ks->txn;
+    ks__ov_clear(t->ov);
+    t->npend = 0;
+    t->any_cnt_dirty = 0;
+    memset(t->cnt_dirty, 0, sizeof(t->cnt_dirty));
+    t->map_dirty = t->hw_dirty = 0;
+    pthread_mutex_lock(&ks->mu);
+    ks->dlist_n = 0;
+    ks->gc_pos = 0;
+    dset_rebuild(ks, ks->dset_cap ? ks->dset_cap : 128);
+    pthread_mutex_unlock(&ks->mu);
+    return ks_attach(ks, db, ks->databases);
+}
+
+typedef struct follow {
+    ks_t *ks;
+    uint8_t cnt[256];
+    int map, hw, rc;
+} follow;
+
+static int follow_op(void *arg, uint64_t seq, int op, uint32_t partition, const void *key,
+                     size_t klen, const void *val, size_t vlen)
+{
+    follow *f = arg;
+    const uint8_t *k = key;
+    if (partition != 0 || klen < 2 || k[0] != SYS) return 0;
+    if (k[1] == 'C' && klen == 3) f->cnt[k[2]] = 1;
+    if (k[1] == 'D' && klen == 2) f->map = 1;
+    if (k[1] == 'V' && klen == 2) f->hw = 1;
+    if (k[1] == 'G' && klen == 10) {
+        uint64_t ver = get_be64(k + 2);
+        if (op == STRATA_OP_PUT && vlen == 3) {
+            const uint8_t *v = val;
+            int r = dead_add(f->ks, (dead){ver, v[0], get_be16(v + 1)});
+            if (r && !f->rc) f->rc = r;
+        } else if (op == STRATA_OP_DELETE) {
+            for (size_t j = 0; j < f->ks->dlist_n; j++)
+                if (f->ks->dlist[j].version == ver) {
+                    dead_remove_at(f->ks, j);
+                    break;
+                }
+        }
+    }
+    if (op == STRATA_OP_DELETE_RANGE) f->map = f->hw = 1, memset(f->cnt, 1, sizeof(f->cnt));
+    return 0;
+}
+
+int ks_follow(ks_t *ks, const void *data, size_t len)
+{
+    follow f;
+    memset(&f, 0, sizeof(f));
+    f.ks = ks;
+    int rc = strata_batch_iterate(data, len, follow_op, &f);
+    for (int p = 0; p < 256 && !rc; p++) {
+        if (!f.cnt[p]) continue;
+        uint8_t k[3] = {SYS, 'C', (uint8_t)p};
+        rc = sys_get_u64s(ks, k, 3, &ks->keys[p], &ks->expires[p]);
+    }
+    if (!rc && f.map) rc = load_map(ks);
+    if (!rc && f.hw) {
+        uint8_t k[2] = {SYS, 'V'};
+        rc = sys_get_u64s(ks, k, 2, &ks->hw, NULL);
+        if (!rc) ks->next_version = ks->hw ? ks->hw : 1;
+    }
+    return rc ? rc : f.rc;
 }
 
 void ks_set_replica(ks_t *ks, int on)

@@ -68,8 +68,17 @@ int ks_attach(ks_t *ks, strata_db *db, int databases);
 /* Frees the keyspace (the engine stays open; close it afterwards). */
 void ks_free(ks_t *ks);
 int ks_databases(const ks_t *ks);
-/* Replica mode: expired keys are hidden, never deleted by this node. */
+/* Replica mode: expired keys are hidden, never deleted by this node, and
+ * ks_cron writes nothing (the primary's stream carries every change). */
 void ks_set_replica(ks_t *ks, int on);
+/* Drops every in-memory state and attaches to db again (a new engine handle
+ * after a replica's full sync, or a replica promoted to primary). */
+int ks_reload(ks_t *ks, strata_db *db);
+/* Follows an encoded batch that was applied to the engine from elsewhere
+ * (a replica applying its primary's stream): re-reads the key counts, db
+ * map and version mark it changed and tracks the dead field sets it adds
+ * or removes. Call after the write, between commands. */
+int ks_follow(ks_t *ks, const void *data, size_t len);
 /* Called for every key this node deletes because it expired (logical db). */
 typedef void (*ks_expired_fn)(void *arg, int db, const void *key, size_t len);
 void ks_set_expired_hook(ks_t *ks, ks_expired_fn fn, void *arg);

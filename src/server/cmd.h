@@ -156,6 +156,47 @@ int cmd_register_commit_hook(cmd_commit_fn fn);
 typedef void (*cmd_cron_fn)(uint64_t budget_us);
 int cmd_register_cron(cmd_cron_fn fn);
 
+/* ---- Hooks for the replication layer (src/repl/) ---- */
+/* Last sequence of the client's last committed write, 0 if it never wrote
+ * (WAIT waits for replicas to acknowledge this offset). */
+uint64_t cmd_client_last_seq(const srv_client *c);
+/* A filter runs before each command is executed or queued in MULTI (after
+ * the arity and authentication checks); returning an error line (no leading
+ * '-') rejects the command with it. */
+typedef const char *(*cmd_filter_fn)(srv_client *c, const cmd_def *d);
+int cmd_register_filter(cmd_filter_fn fn);
+/* Called in every before-sleep, after the group-commit WAL sync and before
+ * replies are written; and in srv_stop() before the engine is closed. */
+typedef void (*cmd_hook_fn)(void);
+int cmd_register_before_sleep(cmd_hook_fn fn);
+int cmd_register_shutdown(cmd_hook_fn fn);
+/* Blocking. cmd_block() from a handler that did not reply: the client gets
+ * its reply later (from a hook) and no further input of it is processed
+ * until cmd_unblock(); not allowed inside EXEC. Clients can vanish while
+ * blocked: keep ids, find them with cmd_client_by_id(). */
+void cmd_block(srv_client *c);
+void cmd_unblock(srv_client *c);
+srv_client *cmd_client_by_id(uint64_t id);
+/* Replica links on a primary: cmd_client_set_replica() makes c use the
+ * "replica" client-output-buffer-limit, exempts it from timeout and read
+ * pauses, and drops its normal replies; the stream is written with
+ * cmd_client_write_raw(). */
+void cmd_client_set_replica(srv_client *c);
+void cmd_client_write_raw(srv_client *c, const void *p, size_t n);
+/* Bytes of output not yet written to the socket. */
+size_t cmd_client_unsent(const srv_client *c);
+/* "ip:port" of the peer. */
+const char *cmd_client_addr(const srv_client *c);
+/* Closes c once the running command (if any) returns. */
+void cmd_client_close(srv_client *c);
+/* Closes the engine (running the engine hooks' closing), calls between(arg)
+ * (which may replace the files of the data directory), and opens the engine
+ * again with the same options (configure hooks run; opened hooks do not:
+ * the caller re-attaches what holds the old handle, e.g. ks_reload). The
+ * write batch must be empty. On error cmd_engine() may be NULL. */
+int cmd_engine_reopen(int (*between)(void *arg), void *arg);
+/* The event loop (server/ev.h), for sockets and timers of upper layers. */
+struct ev_loop *cmd_loop(void);
 /* ---- Engine lifecycle hooks (optional; set by the binary) ---- */
 /* configure runs on the options before strata_open (compaction filter,
  * partitions-related options); opened runs once the engine is open (a

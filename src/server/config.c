@@ -50,6 +50,22 @@ static const enum_name loglevel_enum[] = {{"debug", LOG_DEBUG},
                                           {"warning", LOG_WARNING},
                                           {0, 0}};
 
+int (*config_replicaof_hook)(void);
+
+/* replicaof is "" or "host port" (port 1..65535); the replication layer applies it. */
+static int apply_replicaof(void)
+{
+    const char *v = srv_cfg.replicaof ? srv_cfg.replicaof : "";
+    if (*v && strcasecmp(v, "no one")) {
+        char host[256];
+        long port;
+        char extra;
+        if (sscanf(v, "%255s %ld %c", host, &port, &extra) != 2 || port < 1 || port > 65535)
+            return err_set(ERR_INVAL, "replicaof must be 'host port'");
+    }
+    return config_replicaof_hook ? config_replicaof_hook() : 0;
+}
+
 #define OFF(f) offsetof(srv_config, f)
 #define LLMAX  9223372036854775807LL
 
@@ -88,6 +104,15 @@ static const cfg_def table[] = {
     {"pidfile", 0, T_STR, F_IMMUTABLE, OFF(pidfile), 0, 0, "", 0, 0},
     {"maxmemory", 0, T_MEM, 0, OFF(maxmemory), 0, LLMAX, "0", 0, 0},
     {"io-threads", 0, T_INT, F_IMMUTABLE, OFF(io_threads), 1, 1, "1", 0, 0},
+    {"replicaof", "slaveof", T_STR, 0, OFF(replicaof), 0, 0, "", 0, apply_replicaof},
+    {"masterauth", 0, T_STR, F_SENSITIVE, OFF(masterauth), 0, 0, "", 0, 0},
+    {"replica-read-only", "slave-read-only", T_BOOL, 0, OFF(replica_read_only), 0, 0, "yes", 0, 0},
+    {"repl-backlog-size", 0, T_MEM, F_IMMUTABLE, OFF(repl_backlog_size), 0, LLMAX, "1gb", 0, 0},
+    {"repl-timeout", 0, T_INT, 0, OFF(repl_timeout), 1, 2147483647, "60", 0, 0},
+    {"min-replicas-to-write", "min-slaves-to-write", T_INT, 0, OFF(min_replicas_to_write), 0,
+     2147483647, "0", 0, 0},
+    {"min-replicas-max-lag", "min-slaves-max-lag", T_INT, 0, OFF(min_replicas_max_lag), 0,
+     2147483647, "10", 0, 0},
 };
 #define NCFG ((int)(sizeof(table) / sizeof(table[0])))
 

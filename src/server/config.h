@@ -56,6 +56,14 @@ typedef struct srv_config {
     char *pidfile;
     long long maxmemory;
     long long io_threads;
+    /* replication (src/repl/) */
+    char *replicaof; /* "host port", "" = this node is a primary */
+    char *masterauth;
+    int replica_read_only;
+    long long repl_backlog_size; /* engine WAL retention (bytes) */
+    long long repl_timeout;      /* seconds */
+    long long min_replicas_to_write;
+    long long min_replicas_max_lag;
 } srv_config;
 
 extern srv_config srv_cfg;
@@ -82,6 +90,8 @@ const char *config_file_path(void);
 /* Apply hooks implemented by the server (server.c). */
 int srv__apply_logging(void);
 int srv__apply_maxclients(void);
+/* Set by the replication layer: applies a changed replicaof (NULL until then). */
+extern int (*config_replicaof_hook)(void);
 int srv__apply_hz(void);
 
 #endif

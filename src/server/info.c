@@ -282,7 +282,10 @@ void srv__info(srv_client *c, const char *section, sbuf *o)
         if (o->len) sbuf_puts(o, "\r\n");
         secs[i].fn(o);
     }
-    if (want(section, "replication", 1)) {
+    int have_repl = 0;
+    for (int i = 0; i < srv.ninfos; i++)
+        if (!strcasecmp(srv.infos[i].name, "replication")) have_repl = 1;
+    if (!have_repl && want(section, "replication", 1)) {
         if (o->len) sbuf_puts(o, "\r\n");
         sbuf_puts(o,
                   "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");

@@ -282,6 +282,84 @@ int cmd_register_cron(cmd_cron_fn fn)
     return 0;
 }
 
+static size_t unsent_bytes(const srv_client *c);
+static void close_asap(srv_client *c);
+
+uint64_t cmd_client_last_seq(const srv_client *c)
+{
+    return c->last_seq;
+}
+
+int cmd_register_filter(cmd_filter_fn fn)
+{
+    if (srv.nfilters >= (int)(sizeof(srv.filters) / sizeof(srv.filters[0]))) return ERR_NOMEM;
+    srv.filters[srv.nfilters++] = fn;
+    return 0;
+}
+
+int cmd_register_before_sleep(cmd_hook_fn fn)
+{
+    if (srv.nsleep_hooks >= (int)(sizeof(srv.sleep_hooks) / sizeof(srv.sleep_hooks[0])))
+        return ERR_NOMEM;
+    srv.sleep_hooks[srv.nsleep_hooks++] = fn;
+    return 0;
+}
+
+int cmd_register_shutdown(cmd_hook_fn fn)
+{
+    if (srv.nstop_hooks >= (int)(sizeof(srv.stop_hooks) / sizeof(srv.stop_hooks[0])))
+        return ERR_NOMEM;
+    srv.stop_hooks[srv.nstop_hooks++] = fn;
+    return 0;
+}
+
+void cmd_block(srv_client *c)
+{
+    if (!(c->flags & CL_IN_EXEC)) c->flags |= CL_BLOCKED;
+}
+
+void cmd_unblock(srv_client *c)
+{
+    if (!(c->flags & CL_BLOCKED)) return;
+    c->flags &= ~CL_BLOCKED;
+    if (srv.nunblocked == srv.unblocked_cap) {
+        srv.unblocked_cap = srv.unblocked_cap ? srv.unblocked_cap * 2 : 16;
+        srv.unblocked = realloc(srv.unblocked, (size_t)srv.unblocked_cap * sizeof(uint64_t));
+        if (!srv.unblocked) abort();
+    }
+    srv.unblocked[srv.nunblocked++] = c->id;
+}
+
+srv_client *cmd_client_by_id(uint64_t id)
+{
+    return srv__client_by_id(id);
+}
+
+void cmd_client_set_replica(srv_client *c)
+{
+    c->flags |= CL_REPLICA;
+}
+
+size_t cmd_client_unsent(const srv_client *c)
+{
+    return unsent_bytes(c);
+}
+
+const char *cmd_client_addr(const srv_client *c)
+{
+    return c->addr;
+}
+
+void cmd_client_close(srv_client *c)
+{
+    close_asap(c);
+}
+
+struct ev_loop *cmd_loop(void)
+{
+    return srv.loop;
+}
+
 /* ---------------- WATCH ---------------- */
 
 typedef struct watchers {
@@ -428,7 +506,10 @@ size_t srv__unsent(const srv_client *c)
 /* Applies client-output-buffer-limit to c (called when its chunk list grows). */
 static void check_output_limits(srv_client *c)
 {
-    const obuf_limit *l = &srv_cfg.obuf[(c->flags & CL_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL];
+    int cls = (c->flags & CL_REPLICA)  ? OBUF_REPLICA
+              : (c->flags & CL_PUBSUB) ? OBUF_PUBSUB
+                                       : OBUF_NORMAL;
+    const obuf_limit *l = &srv_cfg.obuf[cls];
     size_t used = c->reply_bytes;
     int hard = l->hard_bytes && used >= (size_t)l->hard_bytes;
     int soft = 0;
@@ -452,7 +533,7 @@ static void check_output_limits(srv_client *c)
 
 static int replies_off(srv_client *c)
 {
-    return (c->flags & (CL_CLOSE_ASAP | CL_REPLY_OFF | CL_REPLY_SKIP)) != 0;
+    return (c->flags & (CL_CLOSE_ASAP | CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLICA)) != 0;
 }
 
 static ochunk *new_chunk(srv_client *c, size_t min)
@@ -472,9 +553,16 @@ static ochunk *new_chunk(srv_client *c, size_t min)
     return ch;
 }
 
+static void add_bytes(srv_client *c, const void *p, size_t n);
+
 void srv__add_reply(srv_client *c, const void *p, size_t n)
 {
     if (replies_off(c)) return;
+    add_bytes(c, p, n);
+}
+
+static void add_bytes(srv_client *c, const void *p, size_t n)
+{
     mark_pending(c);
     if (!c->head) {
         size_t room = SRV_BUF_BYTES - c->bufpos;
@@ -505,6 +593,12 @@ void srv__add_reply(srv_client *c, const void *p, size_t n)
         c->reply_bytes += n;
         check_output_limits(c);
     }
+}
+
+void cmd_client_write_raw(srv_client *c, const void *p, size_t n)
+{
+    if (c->flags & CL_CLOSE_ASAP) return;
+    add_bytes(c, p, n);
 }
 
 ochunk *srv__add_deferred(srv_client *c)
@@ -804,9 +898,11 @@ static void accept_handler(ev_loop *l, int lfd, void *data, int mask)
 /* ---------------- command execution ---------------- */
 
 /* Commits the batch; no_wait makes an engine write stall fail with ERR_BUSY. */
-static int commit_batch(int no_wait)
+static int commit_batch(srv_client *c, int no_wait)
 {
     if (!srv.batch || strata_batch_count(srv.batch) == 0) return 0;
+    uint32_t count = strata_batch_count(srv.batch);
+    uint64_t seq = 0;
     int rc;
 #if SRV_WITH_ENGINE
     if (srv.engine) {
@@ -814,7 +910,8 @@ static int commit_batch(int no_wait)
         strata_write_options_init(&wo);
         wo.durability = STRATA_DUR_BUFFERED;
         wo.no_slowdown = no_wait != 0;
-        rc = strata_write(srv.engine, &wo, srv.batch, NULL);
+        rc = strata_write(srv.engine, &wo, srv.batch, &seq);
+        if (rc == 0 && c) c->last_seq = seq + count - 1;
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
         if (rc) err_set(rc, "%s", strata_errmsg());
     } else {
@@ -822,6 +919,9 @@ static int commit_batch(int no_wait)
     }
 #else
     rc = err_set(ERR_CLOSED, "no storage engine is open");
+    (void)c;
+    (void)count;
+    (void)seq;
 #endif
     strata_batch_clear(srv.batch);
     srv.batch_gen++;
@@ -948,7 +1048,7 @@ static void call(srv_client *c, cmd_entry *e)
     d->proc(c);
     srv.current = prev;
     if (!(c->flags & CL_IN_EXEC)) {
-        int rc = commit_batch(!(c->flags & CL_FAKE));
+        int rc = commit_batch(c, !(c->flags & CL_FAKE));
         if (rc == ERR_BUSY) { /* engine stall: hold the command back, run it again later */
             truncate_replies(c, &m);
             if (!c->stall_since_us) c->stall_since_us = start;
@@ -1048,7 +1148,7 @@ void srv__exec(srv_client *c)
     c->argvlen = argvlen;
     c->argc = argc;
     c->cmd = self;
-    if (commit_batch(0)) {
+    if (commit_batch(c, 0)) {
         truncate_replies(c, &m);
         reply_errorf(c, "EXECABORT Transaction not applied: storage error: %s", err_msg());
     }
@@ -1150,6 +1250,13 @@ static int process_command(srv_client *c)
         reject(c, msg);
         return 0;
     }
+    for (int i = 0; i < srv.nfilters; i++) {
+        const char *why = srv.filters[i](c, d);
+        if (why) {
+            reject(c, why);
+            return 0;
+        }
+    }
     if ((c->flags & CL_MULTI) && !allowed_in_multi(d->name)) {
         if (d->flags & CMD_NO_MULTI) {
             reject(c, "ERR Command not allowed inside a transaction");
@@ -1196,13 +1303,13 @@ static void set_argv(srv_client *c)
 static void process_input(srv_client *c)
 {
     while (c->qpos < c->qlen &&
-           !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED))) {
+           !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED | CL_BLOCKED))) {
         if (srv.pause_end_ms && !srv.pause_writes_only && ev_now_ms() < srv.pause_end_ms) {
             c->flags |= CL_READ_PAUSED;
             set_read(c, 0);
             break;
         }
-        if (unsent_bytes(c) > SRV_OUTPUT_PAUSE_BYTES) {
+        if (unsent_bytes(c) > SRV_OUTPUT_PAUSE_BYTES && !(c->flags & CL_REPLICA)) {
             c->flags |= CL_READ_PAUSED;
             srv.stat_read_pauses++;
             set_read(c, 0);
@@ -1356,6 +1463,20 @@ static void flush_pending(void)
     }
 }
 
+/* Clients unblocked since the last iteration run the input they queued. */
+static void resume_unblocked(void)
+{
+    for (int i = 0; i < srv.nunblocked; i++) {
+        srv_client *c = srv__client_by_id(srv.unblocked[i]);
+        if (!c || (c->flags & CL_BLOCKED)) continue;
+        if (c->flags & CL_READ_PAUSED)
+            resume_client(c);
+        else
+            process_input(c);
+    }
+    srv.nunblocked = 0;
+}
+
 #define SRV_STALL_RETRY_MS 2
 
 /* Runs again the held-back commands of clients whose writes met a stall. */
@@ -1374,6 +1495,7 @@ static void retry_stalled(void)
 static void before_sleep(ev_loop *l, void *data)
 {
     (void)data;
+    resume_unblocked();
 #if SRV_WITH_ENGINE
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
@@ -1386,6 +1508,7 @@ static void before_sleep(ev_loop *l, void *data)
 #endif
     srv.need_sync = 0;
     if (srv.nstalled && ev_now_us() >= srv.stall_retry_us) retry_stalled();
+    for (int i = 0; i < srv.nsleep_hooks; i++) srv.sleep_hooks[i]();
     flush_pending();
     if (srv.nstalled) ev_wake_in(l, SRV_STALL_RETRY_MS);
     if (shutdown_requested || srv.shutdown_asap) ev_stop(l);
@@ -1405,7 +1528,8 @@ static void cron(ev_loop *l, void *data)
     }
     for (srv_client *c = srv.clients, *n; c; c = n) {
         n = c->next;
-        if (srv_cfg.timeout > 0 && !(c->flags & (CL_PUBSUB | CL_MONITOR)) &&
+        if (srv_cfg.timeout > 0 &&
+            !(c->flags & (CL_PUBSUB | CL_MONITOR | CL_REPLICA | CL_BLOCKED)) &&
             now - c->last_ms > (uint64_t)srv_cfg.timeout * 1000 && !unsent_bytes(c)) {
             log_verbose("Closing idle client id=%llu", (unsigned long long)c->id);
             srv__client_close(c);
@@ -1580,6 +1704,54 @@ int srv__apply_maxclients(void)
 
 const cmd_def *srv__builtin_table(void);
 
+#if SRV_WITH_ENGINE
+/* Opens the engine; start-up runs the engines hooks' opened (a reopen does not:
+ * its caller re-attaches what it needs). */
+static int open_engine(int run_opened)
+{
+    strata_options o;
+    strata_options_init(&o);
+    o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
+    o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
+    o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
+    for (int i = 0; i < srv.nengine_hooks; i++)
+        if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
+    int rc = strata_open(srv_cfg.dir, &o, &srv.engine);
+    if (rc)
+        return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
+                       strata_errmsg());
+    for (int i = 0; i < srv.nengine_hooks && run_opened; i++)
+        if (srv.engine_hooks[i]->opened && (rc = srv.engine_hooks[i]->opened(srv.engine)))
+            return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
+    return 0;
+}
+#endif
+
+int cmd_engine_reopen(int (*between)(void *arg), void *arg)
+{
+#if SRV_WITH_ENGINE
+    if (srv.batch && strata_batch_count(srv.batch))
+        return err_set(ERR_INVAL, "engine reopen with a write batch open");
+    int rc = 0;
+    if (srv.engine) {
+        for (int i = 0; i < srv.nengine_hooks; i++)
+            if (srv.engine_hooks[i]->closing) srv.engine_hooks[i]->closing(srv.engine);
+        strata_sync(srv.engine);
+        rc = strata_close(srv.engine);
+        srv.engine = NULL;
+        if (rc) log_warn("closing the engine: %s", strata_errmsg());
+    }
+    srv.batch_gen++;
+    int brc = between ? between(arg) : 0;
+    rc = open_engine(0);
+    return brc ? brc : rc;
+#else
+    (void)between;
+    (void)arg;
+    return err_set(ERR_CLOSED, "no storage engine is linked");
+#endif
+}
+
 int srv_start(void)
 {
     int rc = 0;
@@ -1618,18 +1790,7 @@ int srv_start(void)
         srv.metrics_fd = fd;
     }
 #if SRV_WITH_ENGINE
-    strata_options o;
-    strata_options_init(&o);
-    o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
-    o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
-    for (int i = 0; i < srv.nengine_hooks; i++)
-        if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);
-    if ((rc = strata_open(srv_cfg.dir, &o, &srv.engine)))
-        return err_set(rc, "cannot open the storage engine in '%s': %s", srv_cfg.dir,
-                       strata_errmsg());
-    for (int i = 0; i < srv.nengine_hooks; i++)
-        if (srv.engine_hooks[i]->opened && (rc = srv.engine_hooks[i]->opened(srv.engine)))
-            return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
+    if ((rc = open_engine(1))) return rc;
 #endif
     srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
@@ -1652,6 +1813,7 @@ void srv_stop(void)
     log_notice("User requested shutdown...");
     flush_pending();
     while (srv.clients) srv__client_close(srv.clients);
+    for (int i = 0; i < srv.nstop_hooks; i++) srv.stop_hooks[i]();
     for (int i = 0; i < srv.nlisten; i++) close(srv.listen_fds[i]);
     if (srv.metrics_fd >= 0) close(srv.metrics_fd);
 #if SRV_WITH_ENGINE

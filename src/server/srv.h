@@ -45,6 +45,8 @@ enum {
     CL_IN_EXEC = 1 << 14,
     CL_FAKE = 1 << 15,    /* no socket (unit tests, internal) */
     CL_STALLED = 1 << 16, /* its write met an engine stall; retried soon */
+    CL_BLOCKED = 1 << 17, /* waiting for cmd_unblock (WAIT): no input is processed */
+    CL_REPLICA = 1 << 18, /* a replica's link: replica output limits, normal replies dropped */
 };
 
 typedef struct ochunk {
@@ -103,6 +105,7 @@ struct srv_client {
     uint64_t commands;
     int cmd_errors;          /* errors replied by the running command */
     uint64_t stall_since_us; /* first refused attempt of the held command */
+    uint64_t last_seq;       /* last sequence of this client's last committed write */
 };
 
 typedef struct cmd_stats {
@@ -198,6 +201,14 @@ typedef struct srv_state {
         cmd_info_fn fn;
     } infos[16];
     int ninfos;
+    cmd_filter_fn filters[4];
+    int nfilters;
+    cmd_hook_fn sleep_hooks[4];
+    int nsleep_hooks;
+    cmd_hook_fn stop_hooks[4];
+    int nstop_hooks;
+    uint64_t *unblocked; /* ids of clients to resume at the next before-sleep */
+    int nunblocked, unblocked_cap;
 } srv_state;
 
 extern srv_state srv;

@@ -309,6 +309,38 @@ static void test_disk_full(void)
     fx_finish(&f, "disk full");
 }
 
+/* A full disk while opening (recovery must write: a new WAL, the manifest):
+ * open fails cleanly with the error, and succeeds with every write once the
+ * disk has room again. */
+static void test_open_on_full_disk(void)
+{
+    fx f;
+    REQUIRE(fx_open(&f, "nospc_open", 4));
+    CHECK_EQ_INT(put_range(&f, 0, 120), 0);
+    CHECK_EQ_INT(strata_flush(f.db, true), 0);
+    CHECK_EQ_INT(put_range(&f, 120, 160), 0); /* left in the WAL */
+    CHECK_EQ_INT(strata_close(f.db), 0);
+    f.db = NULL;
+    for (int op = 0; op < 3; op++) {
+        static const int ops[] = {FAULTENV_OPEN, FAULTENV_APPEND, FAULTENV_SYNC};
+        faultenv_inject(f.fe, ops[op], ERR_NOSPC, 1, true);
+        int rc = strata_open(f.dir, &f.o, &f.db);
+        CHECK(rc != 0);
+        if (rc == 0) {
+            strata_close(f.db);
+        } else if (rc != STRATA_ENOSPC) {
+            fprintf(stderr, "open on a full disk (op %d): %d %s\n", op, rc, strata_errmsg());
+        }
+        f.db = NULL;
+        faultenv_clear(f.fe);
+    }
+    int rc = strata_open(f.dir, &f.o, &f.db);
+    REQUIRE(rc == 0);
+    CHECK_EQ_INT(verify(&f, "open after the disk has room"), 0);
+    CHECK_EQ_INT(put_range(&f, 160, 170), 0);
+    fx_finish(&f, "open on a full disk");
+}
+
 int main(void)
 {
     RUN(test_wal_append_enospc);
@@ -318,5 +350,6 @@ int main(void)
     RUN(test_compaction_enospc);
     RUN(test_manifest_enospc);
     RUN(test_disk_full);
+    RUN(test_open_on_full_disk);
     TEST_END();
 }

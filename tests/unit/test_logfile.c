@@ -438,6 +438,26 @@ static void test_bad_header(void)
     write_raw(path, d, len);
     CHECK_EQ_INT(logr_open(E, path, LOG_MAGIC_WAL, &r), ERR_CORRUPT);
     CHECK(strstr(err_msg(), "checksum"));
+    /* Files of zero bytes only (the size reached the disk, the data did
+     * not): torn logs with no record, whatever their length. */
+    size_t zlens[] = {1, 5, 15, 16, 17, 4096};
+    for (size_t i = 0; i < sizeof(zlens) / sizeof(zlens[0]); i++) {
+        uint8_t *zb = calloc(1, zlens[i]);
+        write_raw(path, zb, zlens[i]);
+        free(zb);
+        REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r) == 0);
+        const void *p;
+        size_t n;
+        CHECK_EQ_INT(logr_next(r, &p, &n), ERR_NOTFOUND);
+        CHECK(logr_torn(r));
+        CHECK_EQ_INT(logr_offset(r), 0);
+        logr_close(r);
+    }
+    /* A zero header followed by non-zero bytes is corruption. */
+    uint8_t zh[40] = {0};
+    zh[30] = 1;
+    write_raw(path, zh, sizeof(zh));
+    CHECK_EQ_INT(logr_open(E, path, LOG_MAGIC_WAL, &r), ERR_CORRUPT);
     /* A short header that is not a prefix of the right one. */
     write_raw(path, "garbage", 7);
     CHECK_EQ_INT(logr_open(E, path, LOG_MAGIC_WAL, &r), ERR_CORRUPT);

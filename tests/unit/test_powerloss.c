@@ -17,7 +17,8 @@
  *    was acknowledged;
  *  - it accepts writes again and keeps them over a clean reopen.
  * Every fourth run the power fails a second time during the recovery.
- * STRATA_SOAK=1 repeats with more workload seeds. */
+ * STRATA_SOAK=1 repeats with more workload seeds; STRATA_SEED=n STRATA_CRASH_AT=k
+ * replays one workload and crash point. */
 #include "test.h"
 
 #include "engine/faultenv.h"
@@ -252,6 +253,35 @@ static int compare(strata_db *db, const mstate *st, const uint32_t *ids, const b
     return bad;
 }
 
+/* Reads every key of the workload into st (write idx + 1, 0 if absent, -1 if
+ * the value is not one the workload wrote for that key). */
+static void read_state(strata_db *db, const uint32_t *ids, const bool *exists, mstate *st)
+{
+    strata_read_options r;
+    strata_read_options_init(&r);
+    memset(st, 0, sizeof(*st));
+    for (int p = 0; p < NPART; p++) {
+        if (!exists[p]) continue;
+        for (int k = 0; k < NKEYS; k++) {
+            char key[16], want[3100];
+            key_of(key, k);
+            void *v = NULL;
+            size_t vn = 0;
+            int rc = strata_get(db, &r, ids[p], key, strlen(key), &v, &vn);
+            if (rc == STRATA_ENOTFOUND) continue;
+            st->val[p][k] = -1;
+            int idx = -1;
+            char head[24] = "";
+            if (rc == 0) memcpy(head, v, vn < sizeof(head) - 1 ? vn : sizeof(head) - 1);
+            if (rc == 0 && sscanf(head, "w%d-", &idx) == 1 && idx >= 0 && idx < 100000) {
+                size_t wn = value_of(want, idx, p, k);
+                if (wn == vn && !memcmp(v, want, wn)) st->val[p][k] = idx + 1;
+            }
+            if (rc == 0) strata_free(v);
+        }
+    }
+}
+
 static void small_options(strata_options *o, env_t *env)
 {
     strata_options_init(o);
@@ -321,39 +351,6 @@ static uint64_t crash_run(const workload *w, uint64_t wseed, uint64_t k, int mod
         return points;
     }
     uint64_t L = strata_last_sequence(db);
-    /* The recovered prefix: steps whose writes end at or before L. */
-    int p = 0;
-    for (int i = 0; i < out.steps_done; i++)
-        if (w->steps[i].kind != S_WRITE || out.seq_end[i] <= L)
-            p = i + 1;
-        else
-            break;
-    /* The step after the last acknowledged one may be recovered too (its WAL
-     * record can be durable although the call failed). */
-    uint64_t prev_end = 0;
-    for (int i = 0; i < p; i++)
-        if (out.seq_end[i]) prev_end = out.seq_end[i];
-    int extra = -1;
-    if (L > prev_end && p == out.steps_done && p < w->nsteps && w->steps[p].kind == S_WRITE &&
-        L == prev_end + (uint64_t)w->steps[p].w.nops)
-        extra = p++;
-    else if (L > prev_end)
-        p = -1;
-    if (L < out.last_sync_seq) {
-        fprintf(stderr, "%s: last_sequence %llu < last acknowledged sync write %llu\n", ctx,
-                (unsigned long long)L, (unsigned long long)out.last_sync_seq);
-        test__failures++;
-    }
-    if (p < 0) {
-        fprintf(stderr,
-                "%s: last_sequence %llu ends inside a batch or beyond the writes issued "
-                "(last acknowledged ends at %llu)\n",
-                ctx, (unsigned long long)L, (unsigned long long)prev_end);
-        test__failures++;
-        strata_close(db);
-        faultenv_free(fe);
-        return points;
-    }
     /* Partitions: acknowledged ones must exist; find the ids again by name. */
     bool exists[NPART] = {true, false, false};
     uint32_t ids[NPART] = {0, 0, 0};
@@ -367,14 +364,57 @@ static uint64_t crash_run(const workload *w, uint64_t wseed, uint64_t k, int mod
             test__failures++;
         }
     }
-    static mstate st;
-    state_after(w, p, &st);
-    if (extra >= 0)
-        fprintf(stderr, "%s: recovered the unacknowledged write of step %d too\n", ctx, extra);
-    int bad = compare(db, &st, ids, exists, ctx);
-    if (bad) {
-        fprintf(stderr, "%s: %d mismatches against the prefix of %d steps (L=%llu)\n", ctx, bad, p,
+    /* The recovered state must be the state after some prefix of the steps
+     * (writes are never reordered, batches never split) holding every
+     * acknowledged sync write; the step that failed may be in it too. */
+    static mstate got, st;
+    read_state(db, ids, exists, &got);
+    int p_min = 0, p_max = out.steps_done + (out.steps_done < w->nsteps ? 1 : 0), p = -1;
+    for (int i = 0; i < out.steps_done; i++)
+        if (out.last_sync_seq && out.seq_end[i] == out.last_sync_seq) p_min = i + 1;
+    /* Step states can repeat (a delete of an absent key), so every matching
+     * prefix counts; last_sequence must cover at least one of them. */
+    int p_any = -1;
+    for (int c = p_min; c <= p_max; c++) {
+        state_after(w, c, &st);
+        bool same = true;
+        for (int q = 0; q < NPART && same; q++)
+            if (exists[q]) same = !memcmp(got.val[q], st.val[q], sizeof(st.val[q]));
+        if (!same) continue;
+        p_any = c;
+        uint64_t end_seq = 0;
+        for (int i = 0; i < c; i++) {
+            uint64_t e = i < out.steps_done ? out.seq_end[i] : 0;
+            if (i == out.steps_done && w->steps[i].kind == S_WRITE) /* the failed step */
+                e = (end_seq ? end_seq : 0) + (uint64_t)w->steps[i].w.nops;
+            if (e) end_seq = e;
+        }
+        if (end_seq <= L) p = c;
+    }
+    if (p < 0 && p_any >= 0) {
+        fprintf(stderr, "%s: last_sequence %llu is below the recovered writes\n", ctx,
                 (unsigned long long)L);
+        test__failures++;
+        p = p_any;
+    }
+    if (p < 0) {
+        /* Show the differences against the longest candidate. */
+        state_after(w, p_max, &st);
+        int bad = compare(db, &st, ids, exists, ctx);
+        fprintf(stderr,
+                "%s: state is no prefix of steps %d..%d holding every synced write (%d "
+                "differences from the longest; last_sequence %llu)\n",
+                ctx, p_min, p_max, bad, (unsigned long long)L);
+        test__failures++;
+        strata_close(db);
+        faultenv_free(fe);
+        return points;
+    }
+    state_after(w, p, &st);
+    if (p > out.steps_done)
+        fprintf(stderr, "%s: recovered the unacknowledged step %d too\n", ctx, p - 1);
+    if (compare(db, &st, ids, exists, ctx)) {
+        fprintf(stderr, "%s: gets and iteration disagree with the prefix of %d steps\n", ctx, p);
         test__failures++;
     }
     /* The recovered database accepts writes and keeps them. */
@@ -420,8 +460,12 @@ static void powerloss_seed(uint64_t wseed, uint64_t stride)
     fprintf(stderr, "workload %llu: %llu sync points\n", (unsigned long long)wseed,
             (unsigned long long)points);
     if (test__failures != before) return;
-    /* A few more than counted: background work can add sync points. */
-    for (uint64_t k = 1; k <= points + 3; k += stride) {
+    /* A few more than counted: background work can add sync points.
+     * STRATA_CRASH_AT=k replays one crash point. */
+    const char *only = getenv("STRATA_CRASH_AT");
+    uint64_t k0 = only && *only ? strtoull(only, NULL, 10) : 1;
+    uint64_t k1 = only && *only ? k0 : points + 3;
+    for (uint64_t k = k0; k <= k1; k += stride) {
         before = test__failures;
         crash_run(&w, wseed, k, (int)(k % 3), dir);
         if (test__failures != before) {
