@@ -139,8 +139,9 @@ void cmd_stat_dirty(uint64_t n);
 
 /* ---- INFO sections provided by upper layers ---- */
 /* Appends the body of an INFO section (lines "field:value\r\n") to a buffer
- * through append(buf, text, len). Registered e.g. for "keyspace" and
- * "strata_engine" by the commands layer. */
+ * through append(buf, text, len). Registered e.g. for "keyspace" by the
+ * commands layer. The section name "prometheus" is special: its text is
+ * appended to the /metrics page (Prometheus text format) instead of INFO. */
 typedef void (*cmd_info_append)(void *buf, const char *text, size_t len);
 typedef void (*cmd_info_fn)(void *buf, cmd_info_append append);
 int cmd_register_info(const char *section, cmd_info_fn fn);

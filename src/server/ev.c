@@ -37,6 +37,44 @@ uint64_t ev_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static double ticks_per_us;
+
+uint64_t ev_ticks(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static void calibrate(void)
+{
+#if defined(__x86_64__)
+    uint64_t u0 = ev_now_us(), t0 = ev_ticks();
+    struct timespec ts = {0, 5000000L};
+    nanosleep(&ts, NULL);
+    uint64_t u1 = ev_now_us(), t1 = ev_ticks();
+    ticks_per_us = u1 > u0 && t1 > t0 ? (double)(t1 - t0) / (double)(u1 - u0) : 1000.0;
+#else
+    ticks_per_us = 1000.0;
+#endif
+}
+
+uint64_t ev_ticks_to_us(uint64_t ticks)
+{
+    if (ticks_per_us <= 0) calibrate();
+    return (uint64_t)((double)ticks / ticks_per_us);
+}
+
+uint64_t ev_ticks_to_ns(uint64_t ticks)
+{
+    if (ticks_per_us <= 0) calibrate();
+    return (uint64_t)((double)ticks * 1000.0 / ticks_per_us);
+}
+
 uint64_t ev_now_ms(void)
 {
     return ev_now_us() / 1000;
@@ -47,6 +85,7 @@ ev_loop *ev_create(void)
     ev_loop *l = calloc(1, sizeof(*l));
     if (!l) return NULL;
     l->wake_ms = -1;
+    if (ticks_per_us <= 0) calibrate();
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         free(l);

@@ -213,8 +213,9 @@ static void sec_commandstats(sbuf *o)
         sbuf_printf(o,
                     "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
                     "failed_calls=%llu\r\n",
-                    e->fullname, (unsigned long long)e->st.calls, (unsigned long long)e->st.usec,
-                    e->st.calls ? (double)e->st.usec / (double)e->st.calls : 0.0,
+                    e->fullname, (unsigned long long)e->st.calls,
+                    (unsigned long long)(e->st.nsec / 1000),
+                    e->st.calls ? (double)e->st.nsec / 1000.0 / (double)e->st.calls : 0.0,
                     (unsigned long long)e->st.rejected, (unsigned long long)e->st.failed);
     }
 }

@@ -110,7 +110,7 @@ struct srv_client {
 
 typedef struct cmd_stats {
     uint64_t calls, failed, rejected;
-    uint64_t usec;
+    uint64_t nsec; /* total time in the handler (and its commit) */
     hist lat;
 } cmd_stats;
 
