@@ -13,6 +13,8 @@
 #include "commands/data.h"
 #include "util/err.h"
 
+#define VARINT_BYTES 10
+
 static const char *arg(srv_client *c, int i, size_t *n)
 {
     return cmd_arg(c, i, n);
@@ -750,8 +752,80 @@ static void debug_digest_value_cmd(srv_client *c)
     free(out);
 }
 
+/* ---- MEMORY USAGE ---- */
+
+typedef struct usage {
+    uint64_t bytes, n;
+} usage;
+
+static int add_usage(void *arg, const void *f, size_t flen, const void *v, size_t vlen)
+{
+    usage *u = arg;
+    u->bytes += flen + vlen + 16 + 8; /* field key prefix (16) and engine entry overhead (8) */
+    u->n++;
+    return 0;
+}
+
+/* MEMORY USAGE key [SAMPLES n]: the bytes the key takes in the engine (its
+ * metadata record and its field records, with per-record overhead); for a
+ * hash, SAMPLES fields are measured and the rest extrapolated (0 = all). */
+static void memory_usage_cmd(srv_client *c)
+{
+    long long samples = 5;
+    for (int j = 3; j < cmd_argc(c); j++) {
+        if (cmd_arg_is(c, j, "samples") && j + 1 < cmd_argc(c)) {
+            if (cmd_arg_ll_or_reply(c, ++j, &samples)) return;
+            if (samples < 0) {
+                reply_error_syntax(c);
+                return;
+            }
+        } else {
+            reply_error_syntax(c);
+            return;
+        }
+    }
+    ks_meta m;
+    if (cmds__lookup(c, 2, &m)) return;
+    if (!m.exists) {
+        reply_null(c);
+        ks_meta_release(&m);
+        return;
+    }
+    size_t kl;
+    const char *k = arg(c, 2, &kl);
+    uint64_t bytes = kl + 8 + 2 + (m.expire_ms ? 8 : 0) + 8; /* metadata key, header, expiry */
+    if (m.type == KS_STRING) {
+        bytes += m.vlen;
+    } else {
+        usage u = {0, 0};
+        uint64_t next;
+        size_t want = samples == 0 ? 0 : (size_t)samples;
+        ks_hash_scan(cmds__tx(c), cmd_db(c), k, kl, &m, 0, want, add_usage, &u, &next);
+        bytes += 2 * VARINT_BYTES;
+        if (u.n) bytes += u.bytes * (m.count > u.n ? m.count : u.n) / u.n;
+    }
+    reply_int(c, (long long)bytes);
+    ks_meta_release(&m);
+}
+
+static void memory_help_cmd(srv_client *c)
+{
+    static const char *const lines[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help."};
+    size_t n = sizeof(lines) / sizeof(lines[0]);
+    reply_array(c, (long)n);
+    for (size_t i = 0; i < n; i++) reply_simple(c, lines[i]);
+}
+
 /* Every handler runs through a wrapper that puts the key counts it changed
  * into the batch (ks_end) before the server commits. */
+CMDS_WRAP(memory_usage_cmd)
+CMDS_WRAP(memory_help_cmd)
 CMDS_WRAP(object_encoding_cmd)
 CMDS_WRAP(object_freq_cmd)
 CMDS_WRAP(object_idletime_cmd)
@@ -793,6 +867,14 @@ static const cmd_def object_subs[] = {
      "Returns the reference count of a value of a key.", "2.2.3", "O(1)"},
     {"object|help", 2, 0, 0, 0, 0, object_help_cmd_w, "generic",
      "Returns helpful text about the different subcommands.", "6.2.0", "O(1)"},
+    {0},
+};
+
+static const cmd_def memory_subs[] = {
+    {"memory|usage", -3, CMD_READONLY, 2, 2, 1, memory_usage_cmd_w, "server",
+     "Estimates the memory usage of a key.", "4.0.0", "O(N) where N is the number of samples."},
+    {"memory|help", 2, 0, 0, 0, 0, memory_help_cmd_w, "server",
+     "Returns helpful text about the different subcommands.", "4.0.0", "O(1)"},
     {0},
 };
 
@@ -858,6 +940,8 @@ const cmd_def keys_commands[] = {
     {"restore", -4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, restore_cmd_w, "generic",
      "Creates a key from the serialized representation of a value.", "2.6.0",
      "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value"},
+    {"memory", -2, 0, 0, 0, 0, NULL, "server", "A container for memory diagnostics commands.",
+     "4.0.0", "Depends on subcommand.", memory_subs},
     {"debug", -2, CMD_ADMIN, 0, 0, 0, NULL, "server", "A container for debugging commands.",
      "1.0.0", "Depends on subcommand.", debug_subs},
     {0},

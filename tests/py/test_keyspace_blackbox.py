@@ -168,3 +168,16 @@ def test_info_keyspace_and_object(strata):
     assert c.object("encoding", "nokey") is None
     ks = c.info("keyspace")
     assert ks["db0"]["keys"] == 4 and ks["db0"]["expires"] == 1
+
+
+def test_memory_usage(strata):
+    c = strata.client()
+    c.set("small", "x")
+    c.set("big", "x" * 10000)
+    c.hset("h", mapping={"f%d" % i: "v" * 100 for i in range(100)})
+    assert 0 < c.memory_usage("small") < c.memory_usage("big")
+    assert c.memory_usage("big") >= 10000
+    exact = c.memory_usage("h", samples=0)
+    assert exact >= 100 * 100
+    assert abs(c.memory_usage("h") - exact) < exact // 5  # 5 samples, extrapolated
+    assert c.memory_usage("nokey") is None
