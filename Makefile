@@ -91,11 +91,11 @@ run: all
 	@mkdir -p data
 	./bin/strata-server --port 6379 --dir ./data
 
-bench-server: all
-	/usr/bin/python3 scripts/bench_server.py $(if $(N),--keys $(N)) $(if $(FSYNC),--fsync $(FSYNC))
-
 bench-engine: deps build/rel/bench/bench_engine
 	./build/rel/bench/bench_engine $(if $(N),--num $(N)) $(if $(REPEAT),--repeat $(REPEAT))
+
+bench-server: deps $(BINS)
+	/usr/bin/python3 bench/bench_server.py $(if $(N),--keys $(N)) $(if $(FSYNC),--modes $(FSYNC))
 
 bench-repl: all
 	/usr/bin/python3 bench/bench_repl.py
