@@ -1514,7 +1514,14 @@ static void durable_point(void)
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
         int rc = strata_sync(srv.engine);
-        if (rc) log_warn("WAL sync failed: %s", strata_errmsg());
+        if (rc) {
+            /* As Redis with appendfsync always: no reply may claim a write
+             * that is not on disk, so stop before sending any. */
+            log_warn("Can't persist the WAL (fsync failed: %s) with appendfsync always. "
+                     "Exiting...",
+                     strata_errmsg());
+            _exit(1);
+        }
         uint64_t ms = (ev_now_us() - t0) / 1000;
         if (srv_cfg.latency_monitor_threshold && ms >= (uint64_t)srv_cfg.latency_monitor_threshold)
             srv__latency_add("aof-fsync-always", ms);
