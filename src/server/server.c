@@ -43,9 +43,6 @@
 #include "util/log.h"
 
 /* The engine is linked once include/strata/engine.h has an implementation. */
-#ifndef SRV_WITH_ENGINE
-#define SRV_WITH_ENGINE 1
-#endif
 
 #define STRATA_VERSION "7.0.0"
 
@@ -905,7 +902,6 @@ static int commit_batch(srv_client *c, int no_wait)
     uint32_t count = strata_batch_count(srv.batch);
     uint64_t seq = 0;
     int rc;
-#if SRV_WITH_ENGINE
     if (srv.engine) {
         strata_write_options wo;
         strata_write_options_init(&wo);
@@ -922,12 +918,6 @@ static int commit_batch(srv_client *c, int no_wait)
     } else {
         rc = err_set(ERR_CLOSED, "no storage engine is open");
     }
-#else
-    rc = err_set(ERR_CLOSED, "no storage engine is open");
-    (void)c;
-    (void)count;
-    (void)seq;
-#endif
     strata_batch_clear(srv.batch);
     srv.batch_gen++;
     for (int i = 0; i < srv.ncommit_hooks; i++) srv.commit_hooks[i](rc == 0);
@@ -1510,7 +1500,6 @@ static void retry_stalled(void)
  * them. Runs before any reply that may depend on them is written. */
 static void durable_point(void)
 {
-#if SRV_WITH_ENGINE
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
         int rc = strata_sync(srv.engine);
@@ -1528,7 +1517,6 @@ static void durable_point(void)
     } else if (srv.need_flush && srv.engine) {
         if (strata_flush_wal(srv.engine)) log_warn("WAL write failed: %s", strata_errmsg());
     }
-#endif
     srv.need_sync = 0;
     srv.need_flush = 0;
 }
@@ -1568,14 +1556,10 @@ static void cron(ev_loop *l, void *data)
         }
         if (c->reply_bytes) check_output_limits(c);
     }
-#if SRV_WITH_ENGINE
     if (srv.engine && srv_cfg.appendfsync == FSYNC_EVERYSEC && now - last_sync_ms >= 1000) {
         last_sync_ms = now;
         if (strata_sync(srv.engine)) log_warn("WAL sync failed: %s", strata_errmsg());
     }
-#else
-    (void)last_sync_ms;
-#endif
     for (int i = 0; i < srv.ncrons; i++) srv.crons[i](20000);
     if (shutdown_requested) ev_stop(l);
 }
@@ -1735,7 +1719,6 @@ int srv__apply_maxclients(void)
 
 const cmd_def *srv__builtin_table(void);
 
-#if SRV_WITH_ENGINE
 /* Opens the engine; start-up runs the engines hooks' opened (a reopen does not:
  * its caller re-attaches what it needs). */
 static int open_engine(int run_opened)
@@ -1756,11 +1739,9 @@ static int open_engine(int run_opened)
             return err_set(rc, "storage engine start-up hook failed: %s", err_msg());
     return 0;
 }
-#endif
 
 int cmd_engine_reopen(int (*between)(void *arg), void *arg)
 {
-#if SRV_WITH_ENGINE
     if (srv.batch && strata_batch_count(srv.batch))
         return err_set(ERR_INVAL, "engine reopen with a write batch open");
     int rc = 0;
@@ -1776,11 +1757,6 @@ int cmd_engine_reopen(int (*between)(void *arg), void *arg)
     int brc = between ? between(arg) : 0;
     rc = open_engine(0);
     return brc ? brc : rc;
-#else
-    (void)between;
-    (void)arg;
-    return err_set(ERR_CLOSED, "no storage engine is linked");
-#endif
 }
 
 int srv_start(void)
@@ -1820,9 +1796,7 @@ int srv_start(void)
         if (fd < 0) return fd;
         srv.metrics_fd = fd;
     }
-#if SRV_WITH_ENGINE
     if ((rc = open_engine(1))) return rc;
-#endif
     srv__apply_hz();
     ev_set_before_sleep(srv.loop, before_sleep, NULL);
     log_notice("Ready to accept connections on port %lld", srv_cfg.port);
@@ -1847,7 +1821,6 @@ void srv_stop(void)
     for (int i = 0; i < srv.nstop_hooks; i++) srv.stop_hooks[i]();
     for (int i = 0; i < srv.nlisten; i++) close(srv.listen_fds[i]);
     if (srv.metrics_fd >= 0) close(srv.metrics_fd);
-#if SRV_WITH_ENGINE
     if (srv.engine) {
         for (int i = 0; i < srv.nengine_hooks; i++)
             if (srv.engine_hooks[i]->closing) srv.engine_hooks[i]->closing(srv.engine);
@@ -1855,7 +1828,6 @@ void srv_stop(void)
         strata_close(srv.engine);
         srv.engine = NULL;
     }
-#endif
     if (srv.batch) strata_batch_free(srv.batch);
     srv.batch = NULL;
     srv__slowlog_reset();
