@@ -69,38 +69,6 @@ int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m)
     return 0;
 }
 
-int cmds__str2ll(const char *s, size_t n, long long *out)
-{
-    if (n == 0 || n > 20) return 0;
-    size_t i = 0;
-    int neg = 0;
-    if (n == 1 && s[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    if (s[0] == '-') {
-        neg = 1;
-        i = 1;
-        if (n == 1) return 0;
-    }
-    if (s[i] < '1' || s[i] > '9') return 0;
-    unsigned long long v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10) return 0;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1) return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > LLONG_MAX) return 0;
-        *out = (long long)v;
-    }
-    return 1;
-}
-
 int cmds__str2ld(const char *s, size_t n, long double *out)
 {
     char buf[5120];

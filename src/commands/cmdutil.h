@@ -7,6 +7,7 @@
 
 #include "keyspace/keyspace.h"
 #include "server/cmd.h"
+#include "server/resp.h" /* resp_str2ll: strict integer parse (Redis string2ll rules) */
 
 /* The keyspace the families work on (set by cmds_data_init). */
 extern ks_t *cmds__ks;
@@ -24,8 +25,6 @@ int cmds__lookup_type(srv_client *c, int i, int want, ks_meta *m);
 int cmds__lookup_read(srv_client *c, int i, int want, ks_meta *m);
 /* Replies the error for a failed keyspace call. */
 void cmds__reply_ks_error(srv_client *c, int rc);
-/* Strict long long parse of bytes (Redis string2ll rules). 1 on success. */
-int cmds__str2ll(const char *s, size_t n, long long *out);
 /* long double parse as INCRBYFLOAT does (no spaces, not nan). 1 on success. */
 int cmds__str2ld(const char *s, size_t n, long double *out);
 /* Formats a long double like Redis (%.17Lg, humanfriendly): returns length. */

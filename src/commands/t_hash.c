@@ -267,7 +267,7 @@ static void hincrby_cmd(srv_client *c)
     int r = field_get(c, &m, 2, &v, &vl);
     if (r < 0) goto done;
     if (r == 1) {
-        int ok = cmds__str2ll(v, vl, &cur);
+        int ok = resp_str2ll(v, vl, &cur);
         free(v);
         if (!ok) {
             reply_error(c, "ERR hash value is not an integer");

@@ -538,7 +538,7 @@ static const char *encoding_of(srv_client *c, const ks_meta *m)
 {
     if (m->type == KS_STRING) {
         long long v;
-        if (m->vlen <= 20 && cmds__str2ll((const char *)m->val, m->vlen, &v)) return "int";
+        if (m->vlen <= 20 && resp_str2ll((const char *)m->val, m->vlen, &v)) return "int";
         return m->vlen <= 44 ? "embstr" : "raw";
     }
     /* Hashes: the encoding Redis would pick with its default thresholds. */

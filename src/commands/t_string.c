@@ -436,7 +436,7 @@ static void incr_generic(srv_client *c, long long by)
     ks_meta m;
     if (cmds__lookup_type(c, 1, KS_STRING, &m)) return;
     long long v = 0;
-    if (m.exists && !cmds__str2ll((const char *)m.val, m.vlen, &v)) {
+    if (m.exists && !resp_str2ll((const char *)m.val, m.vlen, &v)) {
         reply_error_not_int(c);
         goto done;
     }
@@ -979,7 +979,7 @@ static int bf_type(srv_client *c, int i, int *sign, int *bits)
     const char *p = arg(c, i, &n);
     long long b;
     if (n >= 2 && (p[0] == 'i' || p[0] == 'I' || p[0] == 'u' || p[0] == 'U') &&
-        cmds__str2ll(p + 1, n - 1, &b)) {
+        resp_str2ll(p + 1, n - 1, &b)) {
         *sign = p[0] == 'i' || p[0] == 'I';
         if (b >= 1 && ((*sign && b <= 64) || (!*sign && b <= 63))) {
             *bits = (int)b;
@@ -997,7 +997,7 @@ static int bf_offset(srv_client *c, int i, int bits, uint64_t *out)
     const char *p = arg(c, i, &n);
     int hash = n && p[0] == '#';
     long long v;
-    if (!cmds__str2ll(p + hash, n - (size_t)hash, &v) ||
+    if (!resp_str2ll(p + hash, n - (size_t)hash, &v) ||
         (hash && (v > LLONG_MAX / bits || v < LLONG_MIN / bits))) {
         reply_error(c, "ERR bit offset is not an integer or out of range");
         return -1;

@@ -117,11 +117,6 @@ static int validate_options(const strata_options *o)
 }
 
 /* ---- helpers ---- */
-int db__fail(strata_db *db, int rc)
-{
-    return rc;
-}
-
 uint64_t db__smallest_snapshot(strata_db *db)
 {
     if (db->snaps.next != &db->snaps) return db->snaps.next->seq;

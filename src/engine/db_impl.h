@@ -116,7 +116,6 @@ struct strata_db {
 };
 
 /* db.c */
-int db__fail(strata_db *db, int rc);
 uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
 void db__install_stats(strata_db *db);         /* mu held, after a version change */
 int db__new_wal(strata_db *db);                /* mu held, leader or open */

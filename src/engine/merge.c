@@ -24,44 +24,22 @@ typedef struct merge_iter {
     int forward;
 } merge_iter;
 
-static void find_smallest(merge_iter *m)
+/* Makes cur the child with the smallest key (dir 1) or the largest (dir -1);
+ * none when a child has failed (invariant 2). One pass over the children. */
+static void find_cur(merge_iter *m, int dir)
 {
     int best = -1;
-    for (int i = 0; i < m->n; i++)
+    const void *bk = NULL;
+    size_t bl = 0;
+    for (int i = 0; i < m->n; i++) {
         if (iki_status(m->kids[i]) != 0) {
             m->cur = -1;
             return;
         }
-    const void *bk = NULL;
-    size_t bl = 0;
-    for (int i = 0; i < m->n; i++) {
         if (!iki_valid(m->kids[i])) continue;
         size_t l;
         const void *k = iki_key(m->kids[i], &l);
-        if (best < 0 || ikey_cmp(k, l, bk, bl) < 0) {
-            best = i;
-            bk = k;
-            bl = l;
-        }
-    }
-    m->cur = best;
-}
-
-static void find_largest(merge_iter *m)
-{
-    int best = -1;
-    for (int i = 0; i < m->n; i++)
-        if (iki_status(m->kids[i]) != 0) {
-            m->cur = -1;
-            return;
-        }
-    const void *bk = NULL;
-    size_t bl = 0;
-    for (int i = 0; i < m->n; i++) {
-        if (!iki_valid(m->kids[i])) continue;
-        size_t l;
-        const void *k = iki_key(m->kids[i], &l);
-        if (best < 0 || ikey_cmp(k, l, bk, bl) > 0) {
+        if (best < 0 || dir * ikey_cmp(k, l, bk, bl) < 0) {
             best = i;
             bk = k;
             bl = l;
@@ -80,21 +58,21 @@ static void mg_seek_first(ikiter *it)
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iki_seek_first(m->kids[i]);
     m->forward = 1;
-    find_smallest(m);
+    find_cur(m, 1);
 }
 static void mg_seek_last(ikiter *it)
 {
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iki_seek_last(m->kids[i]);
     m->forward = 0;
-    find_largest(m);
+    find_cur(m, -1);
 }
 static void mg_seek(ikiter *it, const void *k, size_t n)
 {
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) iki_seek(m->kids[i], k, n);
     m->forward = 1;
-    find_smallest(m);
+    find_cur(m, 1);
 }
 
 /* Last entry <= k in child c. */
@@ -119,7 +97,7 @@ static void mg_seek_for_prev(ikiter *it, const void *k, size_t n)
     merge_iter *m = (merge_iter *)it;
     for (int i = 0; i < m->n; i++) child_seek_for_prev(m->kids[i], k, n);
     m->forward = 0;
-    find_largest(m);
+    find_cur(m, -1);
 }
 
 static void mg_next(ikiter *it)
@@ -150,7 +128,7 @@ static void mg_next(ikiter *it)
         m->forward = 1;
     }
     iki_next(m->kids[m->cur]);
-    find_smallest(m);
+    find_cur(m, 1);
 }
 
 static void mg_prev(ikiter *it)
@@ -179,7 +157,7 @@ static void mg_prev(ikiter *it)
         m->forward = 0;
     }
     iki_prev(m->kids[m->cur]);
-    find_largest(m);
+    find_cur(m, -1);
 }
 
 static const void *mg_key(ikiter *it, size_t *n)
