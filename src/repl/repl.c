@@ -1740,6 +1740,14 @@ int repl_boot(void)
     return 0;
 }
 
+/* The engine is about to close (DEBUG RELOAD, full sync install): the
+ * replicas' change-log readers hold the old handle, so their links go; they
+ * come back with PSYNC and continue from their offsets. */
+static void engine_closing(strata_db *d)
+{
+    drop_slaves("storage engine reopened");
+}
+
 int repl_init(ks_t *ks)
 {
     R.ks = ks;
@@ -1749,6 +1757,8 @@ int repl_init(ks_t *ks)
     if (!rc) rc = cmd_register_before_sleep(before_sleep);
     if (!rc) rc = cmd_register_shutdown(shutdown_hook);
     if (!rc) rc = cmd_register_cron(cron);
+    static const cmd_engine_hooks hooks = {NULL, NULL, engine_closing};
+    if (!rc) rc = cmd_register_engine_hooks(&hooks);
     if (!rc) rc = cmd_register_info("replication", info_replication);
     if (!rc) rc = cmd_register_info("prometheus", metrics_replication);
     if (rc) return rc;
