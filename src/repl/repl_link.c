@@ -416,9 +416,11 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             link_fail(why);
             return -1;
         }
+        /* NONE: the WAL write (or fsync) for every batch of this read is
+         * one, in apply_end, before any ACK can cover them */
         strata_write_options w;
         strata_write_options_init(&w);
-        w.durability = STRATA_DUR_BUFFERED;
+        w.durability = STRATA_DUR_NONE;
         uint64_t got = 0;
         int rc = strata_write_encoded(repl__db(), &w, p + 8, len - 8, &got);
         if (rc) {
@@ -427,8 +429,8 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             link_fail(why);
             return -1;
         }
+        *applied = 1;
         if (repl__g.ks) ks_follow(repl__g.ks, p + 8, len - 8);
-        cmd_touch_db(-1); /* replicated writes invalidate WATCH */
         if (got != seq) {
             repl__fmt(why, sizeof(why), "applied batch got offset %llu, primary's is %llu",
                       (unsigned long long)got, (unsigned long long)seq);
@@ -439,7 +441,6 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
         uint64_t end = seq + get_u32(p + 8 + 8) - 1;
         if (end > L.master_seq) L.master_seq = end;
         if (repl__last_seq() >= L.master_seq) L.caught_up_ms = ev_now_ms();
-        *applied = 1;
         return 0;
     }
     case FR_PING:
@@ -456,6 +457,76 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
     repl__fmt(why, sizeof(why), "unexpected frame '%c'", type);
     link_fail(why);
     return -1;
+}
+
+/* Handles every complete line (handshake) or frame in the input buffer;
+ * *applied is set when a batch was applied. -1 when the link failed. */
+static int parse_input(int *applied)
+{
+    while (L.inpos < L.inlen) {
+        if (L.lstate == L_HANDSHAKE) {
+            char *s = L.in + L.inpos;
+            char *nl = memchr(s, '\n', L.inlen - L.inpos);
+            if (!nl) {
+                if (L.inlen - L.inpos > 4096) {
+                    link_fail("handshake line too long");
+                    return -1;
+                }
+                break;
+            }
+            size_t ll = (size_t)(nl - s);
+            if (ll && s[ll - 1] == '\r') ll--;
+            char line[512];
+            repl__fmt(line, sizeof(line), "%.*s", (int)ll, s);
+            L.inpos += (size_t)(nl - s) + 1;
+            if (handshake_line(line)) return -1;
+            continue;
+        }
+        if (L.inlen - L.inpos < REPL_FRAME_HDR) break;
+        const uint8_t *h = (const uint8_t *)L.in + L.inpos;
+        uint32_t len = repl__frame_len(h);
+        if (len > REPL_FRAME_MAX) {
+            link_fail("frame too large");
+            return -1;
+        }
+        if (L.inlen - L.inpos < REPL_FRAME_HDR + (size_t)len) {
+            if (L.incap < REPL_FRAME_HDR + (size_t)len + 64 * 1024) {
+                size_t cap = L.incap;
+                while (cap < REPL_FRAME_HDR + (size_t)len + 64 * 1024) cap *= 2;
+                char *nb = realloc(L.in, cap);
+                if (!nb) abort();
+                L.in = nb;
+                L.incap = cap;
+            }
+            break;
+        }
+        if (!repl__frame_ok(h)) {
+            link_fail("frame checksum mismatch");
+            return -1;
+        }
+        L.inpos += REPL_FRAME_HDR + len;
+        if (handle_frame(h[0], h + REPL_FRAME_HDR, len, applied)) return -1;
+    }
+    return 0;
+}
+
+/* Ends a read that applied batches: hands them all to the OS in one WAL
+ * write (one fsync with appendfsync always), as the server's durable point
+ * does for its clients' writes, and invalidates WATCH once (no client runs
+ * in between). Runs before an ACK can cover them. -1 when the link failed. */
+static int apply_end(void)
+{
+    cmd_touch_db(-1);
+    if (!repl__db()) return 0;
+    int rc = srv_cfg.appendfsync == FSYNC_ALWAYS ? strata_sync(repl__db())
+                                                 : strata_flush_wal(repl__db());
+    if (rc) {
+        char why[200];
+        repl__fmt(why, sizeof(why), "cannot write the WAL: %.150s", strata_errmsg());
+        if (L.fd >= 0) link_fail(why);
+        return -1;
+    }
+    return 0;
 }
 
 static void link_read(ev_loop *l, int fd, void *data, int mask)
@@ -487,53 +558,10 @@ static void link_read(ev_loop *l, int fd, void *data, int mask)
         if (n < 0) break;
         L.inlen += (size_t)n;
         L.last_io_ms = ev_now_ms();
-        /* parse */
         int applied = 0;
-        while (L.inpos < L.inlen) {
-            if (L.lstate == L_HANDSHAKE) {
-                char *s = L.in + L.inpos;
-                char *nl = memchr(s, '\n', L.inlen - L.inpos);
-                if (!nl) {
-                    if (L.inlen - L.inpos > 4096) {
-                        link_fail("handshake line too long");
-                        return;
-                    }
-                    break;
-                }
-                size_t ll = (size_t)(nl - s);
-                if (ll && s[ll - 1] == '\r') ll--;
-                char line[512];
-                repl__fmt(line, sizeof(line), "%.*s", (int)ll, s);
-                L.inpos += (size_t)(nl - s) + 1;
-                if (handshake_line(line)) return;
-                continue;
-            }
-            if (L.inlen - L.inpos < REPL_FRAME_HDR) break;
-            const uint8_t *h = (const uint8_t *)L.in + L.inpos;
-            uint32_t len = repl__frame_len(h);
-            if (len > REPL_FRAME_MAX) {
-                link_fail("frame too large");
-                return;
-            }
-            if (L.inlen - L.inpos < REPL_FRAME_HDR + (size_t)len) {
-                if (L.incap < REPL_FRAME_HDR + (size_t)len + 64 * 1024) {
-                    size_t cap = L.incap;
-                    while (cap < REPL_FRAME_HDR + (size_t)len + 64 * 1024) cap *= 2;
-                    char *nb = realloc(L.in, cap);
-                    if (!nb) abort();
-                    L.in = nb;
-                    L.incap = cap;
-                }
-                break;
-            }
-            if (!repl__frame_ok(h)) {
-                link_fail("frame checksum mismatch");
-                return;
-            }
-            L.inpos += REPL_FRAME_HDR + len;
-            if (handle_frame(h[0], h + REPL_FRAME_HDR, len, &applied)) return;
-        }
-        if (applied && srv_cfg.appendfsync == FSYNC_ALWAYS) strata_sync(repl__db());
+        int rc = parse_input(&applied);
+        if (applied && apply_end()) return;
+        if (rc) return;
         if (L.ack_now && L.lstate == L_CONNECTED) {
             L.ack_now = 0;
             send_ack();
