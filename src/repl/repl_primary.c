@@ -57,6 +57,8 @@ typedef struct rslave {
     strata_changes *cur;
     uint64_t ping_ms;
     int eager;         /* caught up once: new batches are queued as they come */
+    int on_feed;       /* follows the shared feed (cur is NULL) */
+    int feed_failed;   /* the shared feed broke: the link must go */
     uint64_t stuck_ms; /* since when the log has nothing readable below the last sequence */
     /* full sync */
     pthread_t th;
@@ -87,6 +89,26 @@ static struct {
     int nwaiters, cwaiters;
     uint64_t sync_full, sync_partial_ok, sync_partial_err;
 } P;
+
+/* The shared feed: one change-log cursor for every replica that has caught
+ * up with it, so that each new batch is read from the WAL and framed (CRC)
+ * once, whatever the number of replicas; each member gets a copy of the same
+ * frames. A replica catches up on its own cursor and joins the feed when
+ * that cursor reaches the feed's position (the end of the log). */
+static struct {
+    strata_changes *cur; /* NULL while no replica follows the feed */
+    uint64_t next_seq;   /* next sequence the feed reads */
+    uint64_t stuck_ms;   /* as rslave.stuck_ms */
+    sbuf frames;         /* frames read in this iteration */
+} F;
+
+static void feed_close(void)
+{
+    if (F.cur) strata_changes_close(F.cur);
+    F.cur = NULL;
+    F.stuck_ms = 0;
+    sbuf_free(&F.frames);
+}
 
 static rslave *slave_find(uint64_t cid)
 {
@@ -144,6 +166,7 @@ void repl__drop_slaves(const char *why)
         slave_free_at(P.nslaves - 1);
     }
     P.getack = 0;
+    feed_close();
 }
 
 int repl__good_replicas(void)
@@ -279,6 +302,91 @@ static size_t catchup_window(void)
     return w ? w : 1;
 }
 
+/* A replica whose own cursor reached the end of the log at the feed's
+ * position follows the feed from now on; with no feed, its cursor becomes
+ * the feed's. */
+static void join_feed(rslave *s)
+{
+    if (!F.cur) {
+        F.cur = s->cur;
+        F.next_seq = s->next_seq;
+        F.stuck_ms = s->stuck_ms;
+    } else if (F.next_seq == s->next_seq) {
+        strata_changes_close(s->cur);
+    } else {
+        return; /* the feed is elsewhere (more than PUMP_BYTES behind or ahead) */
+    }
+    s->cur = NULL;
+    s->on_feed = 1;
+}
+
+/* Reads the new part of the change log once into F.frames. -1 when the
+ * feed is broken (every member's link must go). */
+static int feed_read(void)
+{
+    sbuf_reset(&F.frames);
+    while (F.frames.len < PUMP_BYTES) {
+        uint64_t seq;
+        const void *data;
+        size_t len;
+        int rc = strata_changes_next(F.cur, &seq, &data, &len);
+        if (rc == ERR_NOTFOUND) {
+            if (F.next_seq > repl__last_seq())
+                F.stuck_ms = 0;
+            else if (!F.stuck_ms)
+                F.stuck_ms = ev_now_ms();
+            return 0;
+        }
+        F.stuck_ms = 0;
+        if (rc) {
+            log_warn("replication: change log: %s", strata_errmsg());
+            return -1;
+        }
+        if (seq != F.next_seq || len < 12) {
+            log_warn("replication: change log at %llu, expected %llu", (unsigned long long)seq,
+                     (unsigned long long)F.next_seq);
+            return -1;
+        }
+        uint8_t h[REPL_FRAME_HDR], p[8];
+        put_u64(p, seq);
+        repl__frame_hdr(h, FR_BATCH, p, 8, data, len);
+        sbuf_append(&F.frames, h, REPL_FRAME_HDR);
+        sbuf_append(&F.frames, p, 8);
+        sbuf_append(&F.frames, data, len);
+        F.next_seq = seq + get_u32((const uint8_t *)data + 8);
+    }
+    return 0;
+}
+
+/* Queues the feed's new frames on every member (once per iteration). */
+static void serve_feed(void)
+{
+    int members = 0;
+    for (int i = 0; i < P.nslaves; i++) members += P.slaves[i]->on_feed;
+    if (!members) {
+        feed_close();
+        return;
+    }
+    int rc = feed_read();
+    for (int i = 0; i < P.nslaves; i++) {
+        rslave *s = P.slaves[i];
+        if (!s->on_feed) continue;
+        srv_client *c = cmd_client_by_id(s->cid);
+        if (rc) {
+            s->on_feed = 0;
+            s->feed_failed = 1;
+            continue;
+        }
+        if (c && F.frames.len) cmd_client_write_raw(c, F.frames.buf, F.frames.len);
+        s->next_seq = F.next_seq;
+        s->stuck_ms = F.stuck_ms;
+    }
+    if (rc)
+        feed_close();
+    else if (F.frames.cap > 2 * PUMP_BYTES)
+        sbuf_free(&F.frames);
+}
+
 /* Appends the change log from s->next_seq. While catching up, only as much
  * as the replica drains (the WAL is the backlog); once caught up, every new
  * batch at once, so a replica that stops reading fills its output buffer
@@ -297,6 +405,7 @@ static int pump_log(srv_client *c, rslave *s)
                 s->stuck_ms = 0;
             else if (!s->stuck_ms)
                 s->stuck_ms = ev_now_ms();
+            join_feed(s);
             return 0;
         }
         s->stuck_ms = 0;
@@ -341,6 +450,7 @@ void repl__serve_slaves(void)
     uint64_t now = ev_now_ms();
     int getack = P.getack;
     P.getack = 0;
+    serve_feed();
     for (int i = 0; i < P.nslaves; i++) {
         rslave *s = P.slaves[i];
         srv_client *c = cmd_client_by_id(s->cid);
@@ -393,7 +503,7 @@ void repl__serve_slaves(void)
         }
             /* fall through */
         case SL_ONLINE:
-            if (pump_log(c, s)) {
+            if (s->feed_failed || (!s->on_feed && pump_log(c, s))) {
                 fail = 1;
                 break;
             }
@@ -581,6 +691,7 @@ void repl__primary_cron(void)
         if (s->state == SL_ONLINE && s->stuck_ms && now - s->stuck_ms >= 200) {
             strata_sync(repl__db());
             for (int j = 0; j < P.nslaves; j++) P.slaves[j]->stuck_ms = 0;
+            F.stuck_ms = 0;
             break;
         }
     }
@@ -589,6 +700,7 @@ void repl__primary_cron(void)
 void repl__primary_shutdown(void)
 {
     while (P.nslaves) slave_free_at(P.nslaves - 1);
+    feed_close();
 }
 
 /* ---- ROLE, INFO, metrics ---- */
