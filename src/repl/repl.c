@@ -273,7 +273,7 @@ int repl_boot(void)
  * come back with PSYNC and continue from their offsets. */
 static void engine_closing(strata_db *d)
 {
-    drop_slaves("storage engine reopened");
+    repl__drop_slaves("storage engine reopened");
 }
 
 int repl_init(ks_t *ks)
