@@ -20,9 +20,12 @@ For each system (strata-server release build, /usr/bin/redis-server):
 The load average is printed with each figure. Ends with one line:
   repl-vs-redis: fullsync=R lag_p99_ms=X redis_lag_p99_ms=X
                  throughput_1replica=R tp2_vs_0=R redis_tp2_vs_0=R
+                 cpu2_vs_0=R redis_cpu2_vs_0=R
 (on one line) where fullsync = redis time / strata time (> 1: strata is
 faster), throughput_1replica = strata SET/s with one replica over redis's,
-tp2_vs_0 = a server's SET/s with two replicas over its SET/s with none.
+tp2_vs_0 = a server's SET/s with two replicas over its SET/s with none,
+cpu2_vs_0 = its primary's CPU per SET with none over with two replicas
+(the same target judged by CPU instead of wall clock).
 BENCH_KEYS, BENCH_RATE, BENCH_SECS and BENCH_REQS override the sizes
 (defaults 1000000, 50000, 10, 1000000); BENCH_ONLY=lag,throughput runs only
 those parts and BENCH_SERVERS=strata only that server.
@@ -261,8 +264,9 @@ def main():
                 print("%-6s SET/s with %d replicas: %.0f; primary CPU %.2f us/SET, replica CPU "
                       "%.2f us/SET (load %s)" % (kind, n, tp[-1][0], tp[-1][1], tp[-1][2],
                                                   loadavg()), flush=True)
-            print("%-6s SET/s with 2 replicas: %.2fx of none" %
-                  (kind, tp[2][0] / tp[0][0] if tp[0][0] else 0), flush=True)
+            print("%-6s SET/s with 2 replicas: %.2fx of none; primary CPU per SET with none / "
+                  "with 2 replicas: %.2f" % (kind, tp[2][0] / tp[0][0] if tp[0][0] else 0,
+                                             tp[0][1] / tp[2][1] if tp[2][1] else 0), flush=True)
         res[kind] = (fs, lp, tp)
     s = res.get("strata")
     rd = res.get("redis")
@@ -272,9 +276,11 @@ def main():
     def ratio(a, b):
         return a / b if b else 0
     print("repl-vs-redis: fullsync=%.2f lag_p99_ms=%.2f redis_lag_p99_ms=%.2f "
-          "throughput_1replica=%.2f tp2_vs_0=%.2f redis_tp2_vs_0=%.2f"
+          "throughput_1replica=%.2f tp2_vs_0=%.2f redis_tp2_vs_0=%.2f cpu2_vs_0=%.2f "
+          "redis_cpu2_vs_0=%.2f"
           % (ratio(rd[0], s[0]), s[1][1], rd[1][1], ratio(s[2][1][0], rd[2][1][0]),
-             ratio(s[2][2][0], s[2][0][0]), ratio(rd[2][2][0], rd[2][0][0])))
+             ratio(s[2][2][0], s[2][0][0]), ratio(rd[2][2][0], rd[2][0][0]),
+             ratio(s[2][0][1], s[2][2][1]), ratio(rd[2][0][1], rd[2][2][1])))
 
 
 if __name__ == "__main__":
