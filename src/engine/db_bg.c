@@ -182,6 +182,13 @@ static void *flush_main(void *arg)
     strata_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
+        /* Rolled WAL segments first: the next roll would sync them on the
+         * write path otherwise. (A failed sync is left to the leader.) */
+        if (db__wal_old_pending(db)) {
+            pthread_mutex_unlock(&db->mu);
+            db__wal_sync_old(db);
+            pthread_mutex_lock(&db->mu);
+        }
         if (!db->nimm) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
             continue;

@@ -71,7 +71,7 @@ static int apply_op(void *arg, uint64_t seq, int op, uint32_t part, const void *
 /* Switches to a new memtable (and WAL segment). mu held, leader only. */
 static int switch_memtable(strata_db *db)
 {
-    memtable *nm = memtable_new();
+    memtable *nm = memtable_new_pooled(db->mpool);
     if (!nm) return err_set(ERR_NOMEM, "out of memory");
     int rc = db__new_wal(db);
     if (rc) {

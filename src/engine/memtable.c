@@ -16,7 +16,14 @@
  * 4^12 = 16M entries per partition). The writer keeps the last node of each
  * level, so keys arriving in ascending order (time series, streams, ids) are
  * linked after one comparison instead of a search. Range tombstones are rare: they live in
- * a mutex-protected list per partition. */
+ * a mutex-protected list per partition.
+ *
+ * Arena blocks of 2 MiB may come from a memtable_pool shared by the db's
+ * memtables: first-touch page faults of fresh memory cost milliseconds per
+ * block on some machines (virtual machines backing guest memory lazily), and
+ * a flushed memtable's blocks are exactly what the next one needs. The pool
+ * is the only state shared between memtables; its mutex is taken once per
+ * 2 MiB block. */
 #include "engine/memtable.h"
 
 #include "engine/dbformat.h"
@@ -59,8 +66,17 @@ typedef struct skiplist {
 typedef struct arena_block {
     struct arena_block *prev;
     size_t used, cap;
+    bool pooled; /* a 2 MiB block of the pool's size (ARENA_ALLOC bytes, aligned) */
     _Alignas(8) char data[];
 } arena_block;
+
+struct memtable_pool {
+    pthread_mutex_t mu;
+    atomic_int refs;
+    arena_block *idle;  /* linked through prev */
+    size_t nidle, nout; /* blocks kept, blocks in memtables */
+    size_t max_blocks;
+};
 
 typedef struct part_table {
     struct part_table *retired; /* older superseded tables */
@@ -71,7 +87,8 @@ typedef struct part_table {
 
 struct memtable {
     atomic_int refs;
-    arena_block *arena; /* current block first */
+    memtable_pool *pool; /* NULL: blocks come from malloc and go back to free */
+    arena_block *arena;  /* current block first */
     atomic_size_t bytes;
     atomic_uint_fast64_t entries;
     atomic_uint_fast64_t first_seq, last_seq;
@@ -88,20 +105,98 @@ static void charge(memtable *m, size_t n)
     atomic_fetch_add_explicit(&m->bytes, n, memory_order_relaxed);
 }
 
-/* A new arena block of cap data bytes: small ones from malloc while the
- * memtable is small, then 2 MiB blocks on transparent huge pages (a big
- * memtable is walked at random, and huge pages keep its nodes within reach
- * of the TLB: about a third less time per insert at 300k entries). */
-static arena_block *block_new(size_t cap)
+memtable_pool *memtable_pool_new(size_t max_bytes)
 {
-    arena_block *b;
-    if (cap == ARENA_BLOCK) {
+    memtable_pool *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    atomic_init(&p->refs, 1);
+    p->max_blocks = max_bytes / ARENA_ALLOC;
+    return p;
+}
+
+void memtable_pool_unref(memtable_pool *p)
+{
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1) return;
+    assert(p->nout == 0);
+    while (p->idle) {
+        arena_block *b = p->idle;
+        p->idle = b->prev;
+        free(b);
+    }
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+size_t memtable_pool_idle_bytes(memtable_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->nidle * ARENA_ALLOC;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* A 2 MiB block: an idle one of the pool if there is one, else fresh memory
+ * on transparent huge pages (a big memtable is walked at random, and huge
+ * pages keep its nodes within reach of the TLB: about a third less time per
+ * insert at 300k entries). */
+static arena_block *block_big(memtable_pool *p)
+{
+    arena_block *b = NULL;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        b = p->idle;
+        if (b) {
+            p->idle = b->prev;
+            p->nidle--;
+        }
+        p->nout++;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (!b) {
         b = aligned_alloc(ARENA_ALLOC, ARENA_ALLOC);
 #ifdef MADV_HUGEPAGE
         if (b) madvise(b, ARENA_ALLOC, MADV_HUGEPAGE);
 #endif
+    }
+    if (!b && p) {
+        pthread_mutex_lock(&p->mu);
+        p->nout--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (b) b->pooled = true;
+    return b;
+}
+
+/* Gives a block back: kept by the pool while blocks in use plus kept stay
+ * within its bound, freed otherwise. */
+static void block_free(memtable_pool *p, arena_block *b)
+{
+    if (p && b->pooled) {
+        pthread_mutex_lock(&p->mu);
+        p->nout--;
+        bool keep = p->nout + p->nidle < p->max_blocks;
+        if (keep) {
+            b->prev = p->idle;
+            p->idle = b;
+            p->nidle++;
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (keep) return;
+    }
+    free(b);
+}
+
+/* A new arena block of cap data bytes: small ones from malloc while the
+ * memtable is small, then 2 MiB blocks (block_big). */
+static arena_block *block_new(memtable *m, size_t cap)
+{
+    arena_block *b;
+    if (cap == ARENA_BLOCK) {
+        b = block_big(m->pool);
     } else {
         b = malloc(sizeof(*b) + cap);
+        if (b) b->pooled = false;
     }
     if (b) {
         b->used = 0;
@@ -128,6 +223,7 @@ static void *arena_alloc(memtable *m, size_t n)
         arena_block *nb = malloc(sizeof(*nb) + n);
         if (!nb) return NULL;
         nb->used = nb->cap = n;
+        nb->pooled = false;
         if (b) {
             nb->prev = b->prev;
             b->prev = nb;
@@ -138,7 +234,7 @@ static void *arena_alloc(memtable *m, size_t n)
         charge(m, n);
         return nb->data;
     }
-    arena_block *nb = block_new(cap);
+    arena_block *nb = block_new(m, cap);
     if (!nb) return NULL;
     if (b) charge(m, b->cap - b->used); /* the old block's tail is lost */
     nb->prev = b;
@@ -181,6 +277,11 @@ static part_table *table_new(uint32_t cap)
 
 memtable *memtable_new(void)
 {
+    return memtable_new_pooled(NULL);
+}
+
+memtable *memtable_new_pooled(memtable_pool *pool)
+{
     memtable *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     part_table *t = table_new(8);
@@ -189,6 +290,8 @@ memtable *memtable_new(void)
         return NULL;
     }
     atomic_init(&m->refs, 1);
+    if (pool) atomic_fetch_add(&pool->refs, 1);
+    m->pool = pool;
     pthread_mutex_init(&m->rd_mu, NULL);
     atomic_init(&m->parts, t);
     return m;
@@ -205,9 +308,10 @@ void memtable_unref(memtable *m)
     arena_block *b = m->arena;
     while (b) {
         arena_block *p = b->prev;
-        free(b);
+        block_free(m->pool, b);
         b = p;
     }
+    memtable_pool_unref(m->pool);
     part_table *t = atomic_load(&m->parts);
     for (uint32_t i = 0; i < t->cap; i++) free(atomic_load(&t->slots[i]));
     while (t) {

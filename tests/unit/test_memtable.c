@@ -512,6 +512,68 @@ static void test_concurrent_readers(void)
     memtable_unref(c.m);
 }
 
+/* Fills m with n entries of 1000-byte values at keys base..base+n-1. */
+static void fill(memtable *m, int base, int n)
+{
+    char k[32], v[1000];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "key%08d", base + i);
+        memset(v, 'a' + (base + i) % 26, sizeof(v));
+        REQUIRE(memtable_add(m, 0, (uint64_t)(base + i) + 1, TYPE_VALUE, k, strlen(k), v,
+                             sizeof(v)) == 0);
+    }
+}
+
+static void check_fill(memtable *m, int base, int n)
+{
+    char k[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "key%08d", base + i);
+        int type;
+        uint64_t seq;
+        const void *v;
+        size_t vl;
+        CHECK_EQ_INT(memtable_get(m, 0, k, strlen(k), SEQ_MAX, &type, &seq, &v, &vl), 0);
+        CHECK_EQ_INT(vl, 1000);
+        CHECK_EQ_INT(((const char *)v)[999], 'a' + (base + i) % 26);
+    }
+}
+
+/* The block pool: a flushed memtable's 2 MiB blocks serve the next one, the
+ * pool never keeps more than its bound, and it outlives its owner's
+ * reference while a memtable still uses it. */
+static void test_block_pool(void)
+{
+    memtable_pool *p = memtable_pool_new(4u << 20); /* two blocks */
+    REQUIRE(p);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    memtable *a = memtable_new_pooled(p);
+    REQUIRE(a);
+    fill(a, 0, 9000); /* ~9 MiB: several 2 MiB blocks after the small ones */
+    check_fill(a, 0, 9000);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    memtable_unref(a);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 4u << 20); /* the rest went back to malloc */
+    memtable *b = memtable_new_pooled(p);
+    REQUIRE(b);
+    fill(b, 100000, 3000); /* ~3 MiB: takes one idle block */
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 2u << 20);
+    fill(b, 200000, 6000);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    check_fill(b, 100000, 3000);
+    check_fill(b, 200000, 6000);
+    memtable *c = memtable_new_pooled(p);
+    REQUIRE(c);
+    fill(c, 300000, 5000);
+    memtable_unref(b);
+    /* c holds blocks, so only part of b's come back to the pool. */
+    size_t idle = memtable_pool_idle_bytes(p);
+    CHECK(idle < (4u << 20));
+    memtable_pool_unref(p); /* c still holds the pool */
+    check_fill(c, 300000, 5000);
+    memtable_unref(c);
+}
+
 int main(void)
 {
     rng_seed(&R, test_seed());
@@ -522,5 +584,6 @@ int main(void)
     RUN(test_range_dels);
     RUN(test_bytes_accounting);
     RUN(test_concurrent_readers);
+    RUN(test_block_pool);
     TEST_END();
 }
