@@ -468,7 +468,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         e.has_last_seq = e.has_flushed_seq = true;
         e.last_seq = last;
         e.flushed_seq = replayed;
-        rc = version_set_apply(db->vs, &e);
+        rc = version_set_apply_mu(db->vs, &e, &db->mu);
     }
     version_edit_free(&e);
     free(nums);

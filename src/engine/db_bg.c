@@ -152,7 +152,7 @@ static void flush_one(strata_db *db)
         e.has_flushed_seq = e.has_last_seq = true;
         e.flushed_seq = im.last_seq;
         e.last_seq = db->last_seq_alloc;
-        rc = version_set_apply(db->vs, &e);
+        rc = version_set_apply_mu(db->vs, &e, &db->mu);
     }
     if (rc) {
         discard_outputs(db, &e);
@@ -211,7 +211,7 @@ static int run_compaction(strata_db *db, compaction *c)
     pthread_mutex_unlock(&db->mu);
     int rc = compaction_run(c, &mc, &e);
     pthread_mutex_lock(&db->mu);
-    if (!rc) rc = version_set_apply(db->vs, &e);
+    if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu);
     if (rc) {
         if (!c->trivial_move) discard_outputs(db, &e);
         set_bg_error(db, &db->compact_error, rc, "compaction");
