@@ -188,6 +188,7 @@ static void *flush_main(void *arg)
             pthread_mutex_unlock(&db->mu);
             db__wal_sync_old(db);
             pthread_mutex_lock(&db->mu);
+            continue; /* mu was released: look at shutting_down again */
         }
         if (!db->nimm) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
