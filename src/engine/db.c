@@ -524,8 +524,9 @@ static int open_inner(strata_db *db)
     db->tc = db->bc ? table_cache_new(env, db->dir, db->o.table_cache_files, db->bc) : NULL;
     db->picker = compaction_picker_new();
     /* The pool keeps the blocks of two memtables (the one being written and
-     * the one being flushed): the steady state of a write-heavy load. */
-    db->mpool = memtable_pool_new(2 * db->o.memtable_bytes);
+     * the one being flushed): the steady state of a write-heavy load; up to
+     * 1/8 memtable is faulted in ahead of the writer. */
+    db->mpool = memtable_pool_new(2 * db->o.memtable_bytes, db->o.memtable_bytes / 8);
     db->mem = db->mpool ? memtable_new_pooled(db->mpool) : NULL;
     if (!db->tc || !db->picker || !db->mem) return err_set(ERR_NOMEM, "out of memory");
     version_options vo = {.env = env,

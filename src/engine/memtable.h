@@ -19,8 +19,10 @@ typedef struct memtable_pool memtable_pool;
  * the (already faulted-in) memory of flushed ones instead of paying page
  * faults on the write path. Blocks in use plus blocks kept never exceed
  * max_bytes once returned: a block coming back past that bound is freed.
+ * Once a memtable has taken a block, a thread of the pool keeps reserve_bytes
+ * of blocks faulted in ahead of demand (within max_bytes; 0: no thread).
  * Refcounted: every memtable made from it holds a reference. */
-memtable_pool *memtable_pool_new(size_t max_bytes);
+memtable_pool *memtable_pool_new(size_t max_bytes, size_t reserve_bytes);
 void memtable_pool_unref(memtable_pool *p);
 /* Bytes of blocks kept for reuse (not in any memtable). */
 size_t memtable_pool_idle_bytes(memtable_pool *p);

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 static rng_t R;
 
@@ -586,7 +587,7 @@ static void check_fill(memtable *m, int base, int n)
  * reference while a memtable still uses it. */
 static void test_block_pool(void)
 {
-    memtable_pool *p = memtable_pool_new(4u << 20); /* two blocks */
+    memtable_pool *p = memtable_pool_new(4u << 20, 0); /* two blocks, no filler */
     REQUIRE(p);
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
     memtable *a = memtable_new_pooled(p);
@@ -616,6 +617,30 @@ static void test_block_pool(void)
     memtable_unref(c);
 }
 
+/* The filler faults in the reserve once a memtable takes a block, never past
+ * the bound, and the writer then finds blocks ready. */
+static void test_pool_filler(void)
+{
+    memtable_pool *p = memtable_pool_new(10u << 20, 6u << 20); /* 5 blocks, 3 reserved */
+    REQUIRE(p);
+    memtable *a = memtable_new_pooled(p);
+    REQUIRE(a);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0); /* no demand yet */
+    fill(a, 0, 2500);                             /* past the small blocks: one 2 MiB block */
+    size_t idle = 0;
+    for (int i = 0; i < 500 && idle < (6u << 20); i++) {
+        idle = memtable_pool_idle_bytes(p);
+        if (idle < (6u << 20)) usleep(10000);
+    }
+    CHECK_EQ_INT(idle, 6u << 20);
+    fill(a, 2500, 12000); /* ~12 MiB: beyond the bound, so some blocks come from malloc */
+    check_fill(a, 0, 14500);
+    CHECK(memtable_pool_idle_bytes(p) <= (6u << 20));
+    memtable_unref(a);
+    CHECK(memtable_pool_idle_bytes(p) <= (10u << 20));
+    memtable_pool_unref(p);
+}
+
 int main(void)
 {
     rng_seed(&R, test_seed());
@@ -627,6 +652,7 @@ int main(void)
     RUN(test_bytes_accounting);
     RUN(test_concurrent_readers);
     RUN(test_block_pool);
+    RUN(test_pool_filler);
     RUN(test_binary_key_order);
     TEST_END();
 }
