@@ -280,10 +280,12 @@ void db__wal_sync_old(strata_db *db)
     pthread_mutex_unlock(&db->wal_mu);
 }
 
-/* Deletes WAL segments that recovery no longer needs once they are past the
- * change-log retention (bytes and age). */
-void db__wal_retention(strata_db *db)
+/* Forgets WAL segments that recovery no longer needs once they are past the
+ * change-log retention (bytes and age); returns how many, with their numbers
+ * in *dead (malloc'd, NULL if none) for db__wal_unlink. */
+int db__wal_retention(strata_db *db, uint64_t **dead)
 {
+    *dead = NULL;
     uint64_t log_number = version_set_log_number(db->vs);
     uint64_t now = env_wall_us(db->env), total = 0;
     for (int i = 0; i < db->nsegs; i++)
@@ -300,16 +302,29 @@ void db__wal_retention(strata_db *db)
             uint64_t end = db->segs[drop + 1].created_us;
             if (now <= end || now - end <= db->o.wal_retention_seconds * 1000000ull) break;
         }
-        char path[PATH_MAX];
-        wal_path(path, sizeof(path), db->dir, s->number);
-        if (env_unlink(db->env, path) && err_msg()) log_warn("unlink %s: %s", path, err_msg());
         total -= s->bytes;
         drop++;
     }
     if (drop) {
+        *dead = malloc(sizeof(uint64_t) * (size_t)drop);
+        if (!*dead) return 0; /* kept in the list: the next call deletes them */
+        for (int i = 0; i < drop; i++) (*dead)[i] = db->segs[i].number;
         memmove(db->segs, db->segs + drop, sizeof(wal_seg) * (size_t)(db->nsegs - drop));
         db->nsegs -= drop;
     }
+    return drop;
+}
+
+/* Deletes the segments db__wal_retention gave up (no lock needed: they are
+ * no longer listed) and frees dead. */
+void db__wal_unlink(strata_db *db, uint64_t *dead, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        wal_path(path, sizeof(path), db->dir, dead[i]);
+        if (env_unlink(db->env, path) && err_msg()) log_warn("unlink %s: %s", path, err_msg());
+    }
+    free(dead);
 }
 
 /* ---- recovery ---- */
@@ -468,7 +483,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         e.has_last_seq = e.has_flushed_seq = true;
         e.last_seq = last;
         e.flushed_seq = replayed;
-        rc = version_set_apply_mu(db->vs, &e, &db->mu);
+        rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
     }
     version_edit_free(&e);
     free(nums);
@@ -547,7 +562,9 @@ static int open_inner(strata_db *db)
         remove_garbage(db, names, count);
         db->mem_log = db->wal_number;
         db__install_stats(db);
-        db__wal_retention(db);
+        uint64_t *dead;
+        int ndead = db__wal_retention(db, &dead);
+        db__wal_unlink(db, dead, ndead);
     }
     pthread_mutex_unlock(&db->mu);
     env_free_list(names, count);

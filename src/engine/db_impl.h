@@ -136,7 +136,8 @@ int db__wal_repair(strata_db *db);             /* leader: retries a pending WAL 
 int db__wal_sync_prefix(strata_db *db);        /* leader or close */
 void db__wal_sync_old(strata_db *db);          /* background: syncs rolled segments */
 bool db__wal_old_pending(strata_db *db);
-void db__wal_retention(strata_db *db); /* mu held */
+int db__wal_retention(strata_db *db, uint64_t **dead);     /* mu held */
+void db__wal_unlink(strata_db *db, uint64_t *dead, int n); /* no lock */
 /* db_write.c */
 int db__request_switch(strata_db *db, uint64_t *ticket);
 /* db_bg.c */

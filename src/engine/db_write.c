@@ -498,7 +498,7 @@ int strata_partition_create(strata_db *db, const char *name, uint32_t *id)
         e.has_next_part = true;
         e.next_part = nid + 1;
         rc = version_edit_add_part(&e, nid, name);
-        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu);
+        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
         version_edit_free(&e);
         if (!rc && id) *id = nid;
     }
@@ -526,7 +526,7 @@ int strata_partition_drop(strata_db *db, uint32_t id)
         version_edit e;
         version_edit_init(&e);
         rc = version_edit_drop_part(&e, id);
-        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu);
+        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
         version_edit_free(&e);
         if (!rc) db__install_stats(db);
     }

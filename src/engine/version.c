@@ -510,7 +510,7 @@ void version_set_close(version_set *vs)
 
 /* version_set_apply with applying set; mu (if any) is released around the
  * directory sync and the manifest append + sync. */
-static int apply_edit(version_set *vs, version_edit *e, pthread_mutex_t *mu)
+static int apply_edit(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old)
 {
     if (!e->has_next_file) {
         e->has_next_file = true;
@@ -572,7 +572,10 @@ static int apply_edit(version_set *vs, version_edit *e, pthread_mutex_t *mu)
     version *tmp = NULL; /* marks obsolete files now that the edit is durable */
     if (!build_version(vs, vs->current, e, true, &tmp)) version_unref(tmp);
     apply_meta(vs, e);
-    version_unref(vs->current);
+    if (old)
+        *old = vs->current;
+    else
+        version_unref(vs->current);
     vs->current = nv;
     version_edit_free(e);
     if (logw_size(vs->manifest) > vs->max_manifest_bytes) {
@@ -587,12 +590,13 @@ void version_set_wait_apply(version_set *vs, pthread_mutex_t *mu)
     while (vs->applying) pthread_cond_wait(&vs->apply_cv, mu);
 }
 
-int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu)
+int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old)
 {
+    if (old) *old = NULL;
     if (mu) version_set_wait_apply(vs, mu);
     assert(!vs->applying);
     vs->applying = true;
-    int rc = apply_edit(vs, e, mu);
+    int rc = apply_edit(vs, e, mu, old);
     vs->applying = false;
     if (mu) pthread_cond_broadcast(&vs->apply_cv);
     return rc;
@@ -600,7 +604,7 @@ int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu)
 
 int version_set_apply(version_set *vs, version_edit *e)
 {
-    return version_set_apply_mu(vs, e, NULL);
+    return version_set_apply_mu(vs, e, NULL, NULL);
 }
 
 version *version_set_current(version_set *vs)

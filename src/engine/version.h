@@ -125,8 +125,11 @@ int version_set_apply(version_set *vs, version_edit *e);
  * synced, so that the db is not blocked on that I/O. Edits still apply one
  * at a time (a second caller waits on mu), and the registry and current
  * version change only once mu is held again. Every caller that may run
- * while another holds mu released this way must use this form. */
-int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu);
+ * while another holds mu released this way must use this form. With old,
+ * the replaced version is handed to the caller (NULL on error) instead of
+ * being released here: its last release unlinks the files the edit made
+ * obsolete, which the caller can then do without mu. */
+int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old);
 /* Waits (on mu, held) until no edit is being applied: a caller that reads
  * the registry or counters to build its edit calls this first, so that no
  * edit lands between its reads and its own apply. */
