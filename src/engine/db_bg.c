@@ -10,37 +10,13 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef __linux__
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #define RETRY_MS 200
-/* Compaction runs at a lower CPU priority than the writers and the flush
- * thread: when cores are short, a write waiting for the CPU costs latency
- * at once, while compaction has slack until level 0 reaches its slowdown
- * trigger (and the flush thread has none: its backlog stops writes). */
-#define COMPACT_NICE 4
-
-/* Lowers the calling thread's CPU priority by n (Linux: nice is per thread). */
-static void lower_priority(int n)
-{
-#ifdef __linux__
-    id_t tid = (id_t)syscall(SYS_gettid);
-    errno = 0;
-    int cur = getpriority(PRIO_PROCESS, tid);
-    if (cur != -1 || errno == 0) (void)setpriority(PRIO_PROCESS, tid, cur + n);
-#else
-    (void)n;
-#endif
-}
 
 static uint64_t new_file_number(void *arg)
 {
@@ -273,7 +249,6 @@ static int run_compaction(strata_db *db, compaction *c)
 static void *compact_main(void *arg)
 {
     strata_db *db = arg;
-    lower_priority(COMPACT_NICE);
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
         compaction *c = NULL;
