@@ -22,6 +22,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,15 +163,30 @@ int db__wal_repair(strata_db *db)
     return 0;
 }
 
-/* Starts a new WAL segment. The old one is only handed to the OS here: the
- * next SYNC write (or strata_sync, or close) syncs and closes it before its
- * own records, so a synced segment never survives a power loss that an
- * earlier one does not, without an fdatasync of a whole memtable's WAL on
- * the write path. Likewise the directory entry of the new segment is made
- * durable by the first SYNC write into it. */
+/* Pops the oldest rolled segment after its successful sync (wal_mu held). */
+static int pop_old(strata_db *db)
+{
+    int rc = logw_close(db->old_wals[0]);
+    db->old_bg_failed = false;
+    db->nold--;
+    memmove(db->old_wals, db->old_wals + 1, sizeof(logw *) * (size_t)db->nold);
+    return rc;
+}
+
+/* Starts a new WAL segment. The old one is only handed to the OS here and
+ * queued in old_wals: the flush thread syncs it in the background, and the
+ * next SYNC write (or strata_sync, or close) syncs whatever is still queued
+ * before its own records, so a synced segment never survives a power loss
+ * that an earlier one does not, without an fdatasync of a whole memtable's
+ * WAL on the write path. Only a roll that finds the queue full syncs it
+ * here. Likewise the directory entry of the new segment is made durable by
+ * the first SYNC write into it. */
 int db__new_wal(strata_db *db)
 {
-    if (db->old_wal) { /* two rolls without a sync in between */
+    pthread_mutex_lock(&db->wal_mu);
+    bool full = db->nold == DB_MAX_OLD_WAL;
+    pthread_mutex_unlock(&db->wal_mu);
+    if (full) {
         int rc = db__wal_sync_prefix(db);
         if (rc) return rc;
     }
@@ -192,7 +208,11 @@ int db__new_wal(strata_db *db)
     }
     if (db->wal) {
         db->segs[db->nsegs - 2].bytes = logw_size(db->wal);
-        db->old_wal = db->wal;
+        pthread_mutex_lock(&db->wal_mu);
+        assert(db->nold < DB_MAX_OLD_WAL);
+        db->old_wals[db->nold++] = db->wal;
+        pthread_mutex_unlock(&db->wal_mu);
+        pthread_cond_broadcast(&db->bg_cv); /* the flush thread syncs it */
     }
     db->wal = w;
     db->wal_number = n;
@@ -200,32 +220,72 @@ int db__new_wal(strata_db *db)
     return 0;
 }
 
-/* Makes the previous segment and the current one's directory entry durable
+/* Makes the rolled segments and the current one's directory entry durable
  * (leader only, or close). */
 int db__wal_sync_prefix(strata_db *db)
 {
-    if (db->old_wal) {
+    int rc = 0;
+    pthread_mutex_lock(&db->wal_mu);
+    while (db->nold && !rc) {
+        if (db->old_bg_busy) { /* the flush thread is syncing the oldest */
+            pthread_cond_wait(&db->wal_cv, &db->wal_mu);
+            continue;
+        }
         /* Sync before closing: logw_close frees the writer even when its
          * sync fails, and a segment whose sync failed must stay here to be
          * synced by the next attempt (never skipped by a later segment). */
-        int rc = logw_sync(db->old_wal);
-        if (rc) return rc;
-        rc = logw_close(db->old_wal);
-        db->old_wal = NULL;
-        if (rc) return rc;
+        rc = logw_sync(db->old_wals[0]);
+        if (!rc) rc = pop_old(db);
     }
+    pthread_mutex_unlock(&db->wal_mu);
+    if (rc) return rc;
     if (db->wal_dir_dirty) {
-        int rc = env_sync_dir(db->env, db->dir);
+        rc = env_sync_dir(db->env, db->dir);
         if (rc) return rc;
         db->wal_dir_dirty = false;
     }
     return 0;
 }
 
-/* Deletes WAL segments that recovery no longer needs once they are past the
- * change-log retention (bytes and age). */
-void db__wal_retention(strata_db *db)
+bool db__wal_old_pending(strata_db *db)
 {
+    pthread_mutex_lock(&db->wal_mu);
+    bool r = db->nold > 0 && !db->old_bg_busy && !db->old_bg_failed;
+    pthread_mutex_unlock(&db->wal_mu);
+    return r;
+}
+
+/* Syncs rolled segments oldest first, with wal_mu released during each
+ * fdatasync so that the leader can roll meanwhile. A failure leaves the
+ * segment queued: the leader's next sync retries it and reports the error. */
+void db__wal_sync_old(strata_db *db)
+{
+    pthread_mutex_lock(&db->wal_mu);
+    while (db->nold && !db->old_bg_busy && !db->old_bg_failed) {
+        logw *w = db->old_wals[0];
+        db->old_bg_busy = true;
+        pthread_mutex_unlock(&db->wal_mu);
+        int rc = logw_sync(w);
+        pthread_mutex_lock(&db->wal_mu);
+        db->old_bg_busy = false;
+        pthread_cond_broadcast(&db->wal_cv);
+        if (rc) {
+            log_warn("background WAL sync failed (retried by the next sync): %s", err_msg());
+            db->old_bg_failed = true;
+            break;
+        }
+        assert(db->old_wals[0] == w);
+        if (pop_old(db)) log_warn("closing a synced WAL segment: %s", err_msg());
+    }
+    pthread_mutex_unlock(&db->wal_mu);
+}
+
+/* Forgets WAL segments that recovery no longer needs once they are past the
+ * change-log retention (bytes and age); returns how many, with their numbers
+ * in *dead (malloc'd, NULL if none) for db__wal_unlink. */
+int db__wal_retention(strata_db *db, uint64_t **dead)
+{
+    *dead = NULL;
     uint64_t log_number = version_set_log_number(db->vs);
     uint64_t now = env_wall_us(db->env), total = 0;
     for (int i = 0; i < db->nsegs; i++)
@@ -242,16 +302,29 @@ void db__wal_retention(strata_db *db)
             uint64_t end = db->segs[drop + 1].created_us;
             if (now <= end || now - end <= db->o.wal_retention_seconds * 1000000ull) break;
         }
-        char path[PATH_MAX];
-        wal_path(path, sizeof(path), db->dir, s->number);
-        if (env_unlink(db->env, path) && err_msg()) log_warn("unlink %s: %s", path, err_msg());
         total -= s->bytes;
         drop++;
     }
     if (drop) {
+        *dead = malloc(sizeof(uint64_t) * (size_t)drop);
+        if (!*dead) return 0; /* kept in the list: the next call deletes them */
+        for (int i = 0; i < drop; i++) (*dead)[i] = db->segs[i].number;
         memmove(db->segs, db->segs + drop, sizeof(wal_seg) * (size_t)(db->nsegs - drop));
         db->nsegs -= drop;
     }
+    return drop;
+}
+
+/* Deletes the segments db__wal_retention gave up (no lock needed: they are
+ * no longer listed) and frees dead. */
+void db__wal_unlink(strata_db *db, uint64_t *dead, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        wal_path(path, sizeof(path), db->dir, dead[i]);
+        if (env_unlink(db->env, path) && err_msg()) log_warn("unlink %s: %s", path, err_msg());
+    }
+    free(dead);
 }
 
 /* ---- recovery ---- */
@@ -320,7 +393,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
         if (memtable_bytes(*mem) >= db->o.memtable_bytes) {
             rc = db__write_l0(db, *mem, e);
             memtable_unref(*mem);
-            *mem = memtable_new();
+            *mem = memtable_new_pooled(db->mpool);
             if (!rc && !*mem) rc = err_set(ERR_NOMEM, "out of memory");
             if (rc) break;
         }
@@ -360,7 +433,7 @@ static int recover_wal(strata_db *db, char **names, int count)
      * segment would truncate one that is being replayed). */
     while (k && version_set_next_file_number(db->vs) <= nums[k - 1])
         version_set_new_file_number(db->vs);
-    memtable *mem = memtable_new();
+    memtable *mem = memtable_new_pooled(db->mpool);
     version_edit e;
     version_edit_init(&e);
     uint64_t last = version_set_flushed_seq(db->vs);
@@ -410,7 +483,7 @@ static int recover_wal(strata_db *db, char **names, int count)
         e.has_last_seq = e.has_flushed_seq = true;
         e.last_seq = last;
         e.flushed_seq = replayed;
-        rc = version_set_apply(db->vs, &e);
+        rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
     }
     version_edit_free(&e);
     free(nums);
@@ -465,7 +538,11 @@ static int open_inner(strata_db *db)
     db->bc = block_cache_new(db->o.block_cache_bytes);
     db->tc = db->bc ? table_cache_new(env, db->dir, db->o.table_cache_files, db->bc) : NULL;
     db->picker = compaction_picker_new();
-    db->mem = memtable_new();
+    /* The pool keeps the blocks of two memtables (the one being written and
+     * the one being flushed): the steady state of a write-heavy load; up to
+     * 1/8 memtable is faulted in ahead of the writer. */
+    db->mpool = memtable_pool_new(2 * db->o.memtable_bytes, db->o.memtable_bytes / 8);
+    db->mem = db->mpool ? memtable_new_pooled(db->mpool) : NULL;
     if (!db->tc || !db->picker || !db->mem) return err_set(ERR_NOMEM, "out of memory");
     version_options vo = {.env = env,
                           .dir = db->dir,
@@ -485,7 +562,9 @@ static int open_inner(strata_db *db)
         remove_garbage(db, names, count);
         db->mem_log = db->wal_number;
         db__install_stats(db);
-        db__wal_retention(db);
+        uint64_t *dead;
+        int ndead = db__wal_retention(db, &dead);
+        db__wal_unlink(db, dead, ndead);
     }
     pthread_mutex_unlock(&db->mu);
     env_free_list(names, count);
@@ -511,6 +590,8 @@ int strata_open(const char *path, const strata_options *o, strata_db **out)
     db->lim = (compaction_limits){o->num_levels, o->level0_compaction_trigger, o->level1_max_bytes,
                                   o->level_size_ratio};
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->wal_mu, NULL);
+    pthread_cond_init(&db->wal_cv, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
     db->snaps.next = db->snaps.prev = &db->snaps;
@@ -530,9 +611,10 @@ int strata_close(strata_db *db)
     if (!db) return 0;
     db__stop_threads(db);
     int rc = db->wal ? db__wal_sync_prefix(db) : 0;
-    if (db->old_wal) { /* its sync failed: free it all the same */
-        logw_close(db->old_wal);
-        db->old_wal = NULL;
+    while (db->nold) { /* their sync failed: free them all the same */
+        logw_close(db->old_wals[0]);
+        db->nold--;
+        memmove(db->old_wals, db->old_wals + 1, sizeof(logw *) * (size_t)db->nold);
     }
     if (db->wal) {
         int rc2 = logw_close(db->wal);
@@ -540,6 +622,7 @@ int strata_close(strata_db *db)
     }
     for (int i = 0; i < db->nimm; i++) memtable_unref(db->imm[i].m);
     if (db->mem) memtable_unref(db->mem);
+    memtable_pool_unref(db->mpool); /* freed when the last memtable goes */
     version_set_close(db->vs);
     table_cache_free(db->tc);
     block_cache_free(db->bc);
@@ -551,6 +634,8 @@ int strata_close(strata_db *db)
         free(s);
     }
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->wal_mu);
+    pthread_cond_destroy(&db->wal_cv);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
     free(db->segs);

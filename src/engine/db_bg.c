@@ -135,6 +135,9 @@ static void timed_wait(strata_db *db, pthread_cond_t *cv, long ms)
 static void flush_one(strata_db *db)
 {
     imm_entry im = db->imm[0];
+    version *old = NULL;
+    uint64_t *dead = NULL;
+    int ndead = 0;
     uint32_t *parts = NULL;
     bool *bottom = NULL;
     int n = live_parts(db, im.m, &parts, &bottom);
@@ -152,7 +155,7 @@ static void flush_one(strata_db *db)
         e.has_flushed_seq = e.has_last_seq = true;
         e.flushed_seq = im.last_seq;
         e.last_seq = db->last_seq_alloc;
-        rc = version_set_apply(db->vs, &e);
+        rc = version_set_apply_mu(db->vs, &e, &db->mu, &old);
     }
     if (rc) {
         discard_outputs(db, &e);
@@ -160,17 +163,25 @@ static void flush_one(strata_db *db)
     } else {
         memmove(db->imm, db->imm + 1, sizeof(imm_entry) * (size_t)(db->nimm - 1));
         db->nimm--;
-        db->flushed_tickets = im.ticket;
         db->flush_error = 0;
         db->flushes++;
         db->flush_bytes += mc.bytes_written;
         db__install_stats(db);
-        db__wal_retention(db);
-        memtable_unref(im.m);
+        ndead = db__wal_retention(db, &dead);
     }
     version_edit_free(&e);
     free(parts);
     free(bottom);
+    if (!rc) {
+        /* File deletions and freeing the memtable without mu (writers queue
+         * on it); the flush counts as done once they are over. */
+        pthread_mutex_unlock(&db->mu);
+        memtable_unref(im.m);
+        version_unref(old);
+        db__wal_unlink(db, dead, ndead);
+        pthread_mutex_lock(&db->mu);
+        db->flushed_tickets = im.ticket;
+    }
     db->flush_running = false;
     db->flush_attempts++;
     pthread_cond_broadcast(&db->done_cv);
@@ -182,6 +193,14 @@ static void *flush_main(void *arg)
     strata_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
+        /* Rolled WAL segments first: the next roll would sync them on the
+         * write path otherwise. (A failed sync is left to the leader.) */
+        if (db__wal_old_pending(db)) {
+            pthread_mutex_unlock(&db->mu);
+            db__wal_sync_old(db);
+            pthread_mutex_lock(&db->mu);
+            continue; /* mu was released: look at shutting_down again */
+        }
         if (!db->nimm) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
             continue;
@@ -204,7 +223,8 @@ static int run_compaction(strata_db *db, compaction *c)
     pthread_mutex_unlock(&db->mu);
     int rc = compaction_run(c, &mc, &e);
     pthread_mutex_lock(&db->mu);
-    if (!rc) rc = version_set_apply(db->vs, &e);
+    version *old = NULL;
+    if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu, &old);
     if (rc) {
         if (!c->trivial_move) discard_outputs(db, &e);
         set_bg_error(db, &db->compact_error, rc, "compaction");
@@ -216,6 +236,11 @@ static int run_compaction(strata_db *db, compaction *c)
         db__install_stats(db);
     }
     version_edit_free(&e);
+    if (old) { /* its last release unlinks the inputs: not under mu */
+        pthread_mutex_unlock(&db->mu);
+        version_unref(old);
+        pthread_mutex_lock(&db->mu);
+    }
     db->compact_running = false;
     pthread_cond_broadcast(&db->done_cv);
     return rc;

@@ -22,7 +22,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define DB_MAX_IMM 64
+#define DB_MAX_IMM     64
+#define DB_MAX_OLD_WAL 4 /* rolled segments waiting for their sync */
 
 typedef struct writer {
     strata_batch *b; /* NULL for a sync or flush request */
@@ -71,6 +72,7 @@ struct strata_db {
     pthread_cond_t bg_cv;   /* work for the background threads */
     pthread_cond_t done_cv; /* a flush or compaction finished */
     version_set *vs;
+    memtable_pool *mpool; /* arena blocks shared by the memtables (own lock) */
     memtable *mem;
     uint64_t mem_log; /* first WAL segment of mem */
     imm_entry imm[DB_MAX_IMM];
@@ -82,7 +84,18 @@ struct strata_db {
     uint64_t wal_number;
     wal_seg *segs;
     int nsegs, csegs;
-    logw *old_wal;      /* previous segment, handed to the OS but not yet synced */
+    /* Rolled segments, handed to the OS but not yet synced, oldest first.
+     * Guarded by wal_mu (not mu): the leader appends at a roll and syncs
+     * them all before a SYNC write; the flush thread syncs the oldest in the
+     * background (old_bg_busy while it does, with wal_mu released). A
+     * segment leaves the list only once synced, and never before an older
+     * one, so segments become durable in order. */
+    pthread_mutex_t wal_mu;
+    pthread_cond_t wal_cv; /* old_bg_busy went false */
+    logw *old_wals[DB_MAX_OLD_WAL];
+    int nold;
+    bool old_bg_busy;
+    bool old_bg_failed; /* the background sync of old_wals[0] failed: the leader retries */
     bool wal_dir_dirty; /* the directory entry of `wal` is not yet durable */
     /* A failed write could not be cut back out of the WAL yet (leader only):
      * nothing is appended and no segment rolls until db__wal_repair works. */
@@ -121,7 +134,10 @@ void db__install_stats(strata_db *db);         /* mu held, after a version chang
 int db__new_wal(strata_db *db);                /* mu held, leader or open */
 int db__wal_repair(strata_db *db);             /* leader: retries a pending WAL rewind */
 int db__wal_sync_prefix(strata_db *db);        /* leader or close */
-void db__wal_retention(strata_db *db);         /* mu held */
+void db__wal_sync_old(strata_db *db);          /* background: syncs rolled segments */
+bool db__wal_old_pending(strata_db *db);
+int db__wal_retention(strata_db *db, uint64_t **dead);     /* mu held */
+void db__wal_unlink(strata_db *db, uint64_t *dead, int n); /* no lock */
 /* db_write.c */
 int db__request_switch(strata_db *db, uint64_t *ticket);
 /* db_bg.c */

@@ -71,7 +71,7 @@ static int apply_op(void *arg, uint64_t seq, int op, uint32_t part, const void *
 /* Switches to a new memtable (and WAL segment). mu held, leader only. */
 static int switch_memtable(strata_db *db)
 {
-    memtable *nm = memtable_new();
+    memtable *nm = memtable_new_pooled(db->mpool);
     if (!nm) return err_set(ERR_NOMEM, "out of memory");
     int rc = db__new_wal(db);
     if (rc) {
@@ -486,6 +486,7 @@ int strata_partition_create(strata_db *db, const char *name, uint32_t *id)
     if (!name || !*name || strlen(name) > PART_NAME_MAX)
         return err_set(ERR_INVAL, "partition name must be 1 to %d bytes", PART_NAME_MAX);
     pthread_mutex_lock(&db->mu);
+    version_set_wait_apply(db->vs, &db->mu); /* next_part is read below */
     uint32_t existing;
     int rc;
     if (!version_set_part_find(db->vs, name, &existing)) {
@@ -497,7 +498,7 @@ int strata_partition_create(strata_db *db, const char *name, uint32_t *id)
         e.has_next_part = true;
         e.next_part = nid + 1;
         rc = version_edit_add_part(&e, nid, name);
-        if (!rc) rc = version_set_apply(db->vs, &e);
+        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
         version_edit_free(&e);
         if (!rc && id) *id = nid;
     }
@@ -517,6 +518,7 @@ int strata_partition_drop(strata_db *db, uint32_t id)
 {
     if (id == 0) return err_set(ERR_INVAL, "partition 0 cannot be dropped");
     pthread_mutex_lock(&db->mu);
+    version_set_wait_apply(db->vs, &db->mu);
     int rc;
     if (!version_set_part_exists(db->vs, id)) {
         rc = err_set(ERR_NOTFOUND, "partition %u does not exist", id);
@@ -524,7 +526,7 @@ int strata_partition_drop(strata_db *db, uint32_t id)
         version_edit e;
         version_edit_init(&e);
         rc = version_edit_drop_part(&e, id);
-        if (!rc) rc = version_set_apply(db->vs, &e);
+        if (!rc) rc = version_set_apply_mu(db->vs, &e, &db->mu, NULL);
         version_edit_free(&e);
         if (!rc) db__install_stats(db);
     }

@@ -16,7 +16,15 @@
  * 4^12 = 16M entries per partition). The writer keeps the last node of each
  * level, so keys arriving in ascending order (time series, streams, ids) are
  * linked after one comparison instead of a search. Range tombstones are rare: they live in
- * a mutex-protected list per partition. */
+ * a mutex-protected list per partition.
+ *
+ * Arena blocks of 2 MiB may come from a memtable_pool shared by the db's
+ * memtables: first-touch page faults of fresh memory cost milliseconds per
+ * block on some machines (virtual machines backing guest memory lazily), and
+ * a flushed memtable's blocks are exactly what the next one needs. The pool
+ * is the only state shared between memtables; its mutex is taken once per
+ * 2 MiB block. A filler thread of the pool (started at the first demand)
+ * keeps a few blocks faulted in ahead of the writer. */
 #include "engine/memtable.h"
 
 #include "engine/dbformat.h"
@@ -28,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #define MAX_HEIGHT   12
 #define ARENA_ALLOC  (2u << 20) /* one transparent huge page */
@@ -59,9 +68,21 @@ typedef struct skiplist {
 typedef struct arena_block {
     struct arena_block *prev;
     size_t used, cap;
-    int mapped; /* a 2 MiB block of its own mapping (munmap'ed when freed) */
+    bool pooled; /* a 2 MiB block of its own mapping (ARENA_ALLOC bytes, aligned) */
     _Alignas(8) char data[];
 } arena_block;
+
+struct memtable_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* wakes the filler */
+    atomic_int refs;
+    arena_block *idle;          /* linked through prev */
+    size_t nidle, nout, nfill;  /* blocks kept, in memtables, being faulted in */
+    size_t max_blocks, reserve; /* the filler keeps nidle >= reserve (within max) */
+    uint64_t last_take_ms;      /* when a memtable last took a block */
+    pthread_t filler;
+    bool filler_started, stop;
+};
 
 typedef struct part_table {
     struct part_table *retired; /* older superseded tables */
@@ -72,7 +93,8 @@ typedef struct part_table {
 
 struct memtable {
     atomic_int refs;
-    arena_block *arena; /* current block first */
+    memtable_pool *pool; /* NULL: blocks come from malloc and go back to free */
+    arena_block *arena;  /* current block first */
     atomic_size_t bytes;
     atomic_uint_fast64_t entries;
     atomic_uint_fast64_t first_seq, last_seq;
@@ -89,48 +111,208 @@ static void charge(memtable *m, size_t n)
     atomic_fetch_add_explicit(&m->bytes, n, memory_order_relaxed);
 }
 
+static void block_release(arena_block *b);
+
+memtable_pool *memtable_pool_new(size_t max_bytes, size_t reserve_bytes)
+{
+    memtable_pool *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->refs, 1);
+    p->max_blocks = max_bytes / ARENA_ALLOC;
+    p->reserve = reserve_bytes / ARENA_ALLOC;
+    return p;
+}
+
+void memtable_pool_unref(memtable_pool *p)
+{
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1) return;
+    assert(p->nout == 0);
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (p->filler_started) pthread_join(p->filler, NULL);
+    while (p->idle) {
+        arena_block *b = p->idle;
+        p->idle = b->prev;
+        block_release(b);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+size_t memtable_pool_idle_bytes(memtable_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->nidle * ARENA_ALLOC;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* Fresh memory for a block, on transparent huge pages (a big memtable is
+ * walked at random, and huge pages keep its nodes within reach of the TLB:
+ * about a third less time per insert at 300k entries). Each block is a
+ * mapping of its own, so a released block goes back to the system at once
+ * (from malloc, freed blocks stayed in the heap: a server kept 150 MiB of
+ * old memtables resident after loading 1M keys into a 4 MiB memtable). */
+static arena_block *block_alloc(void)
+{
+    /* map twice the size and trim, so the block sits on a 2 MiB boundary */
+    char *p = mmap(NULL, 2 * (size_t)ARENA_ALLOC, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)p + ARENA_ALLOC - 1) & ~((uintptr_t)ARENA_ALLOC - 1);
+    size_t head = (size_t)(a - (uintptr_t)p), tail = ARENA_ALLOC - head;
+    if (head) munmap(p, head);
+    if (tail) munmap((char *)a + ARENA_ALLOC, tail);
+    arena_block *b = (arena_block *)a;
+#ifdef MADV_HUGEPAGE
+    madvise(b, ARENA_ALLOC, MADV_HUGEPAGE);
+#endif
+    return b;
+}
+
+static void block_release(arena_block *b)
+{
+    munmap(b, ARENA_ALLOC);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Idle blocks beyond the reserve are given back once no memtable has taken
+ * a block for this long: a write burst keeps its blocks, a quiet database
+ * does not hold two memtables' worth of memory. */
+#define POOL_TRIM_MS 2000
+
+static bool filler_due(memtable_pool *p)
+{
+    return p->nidle + p->nfill < p->reserve && p->nout + p->nidle + p->nfill < p->max_blocks;
+}
+
+/* The filler: faults in blocks ahead of the writer, so that the page faults
+ * of a growing memtable (milliseconds per 2 MiB where the hypervisor backs
+ * memory on first touch) happen off the write path. */
+static void *filler_main(void *arg)
+{
+    memtable_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        if (!filler_due(p)) {
+            if (p->nidle > p->reserve && mono_ms() - p->last_take_ms >= POOL_TRIM_MS) {
+                arena_block *b = p->idle;
+                p->idle = b->prev;
+                p->nidle--;
+                pthread_mutex_unlock(&p->mu);
+                block_release(b);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            if (p->nidle > p->reserve) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+            } else {
+                pthread_cond_wait(&p->cv, &p->mu);
+            }
+            continue;
+        }
+        p->nfill++;
+        pthread_mutex_unlock(&p->mu);
+        arena_block *b = block_alloc();
+        if (b) {
+            volatile char *c = (volatile char *)b;
+            for (size_t off = 0; off < ARENA_ALLOC; off += 4096) c[off] = 0;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->nfill--;
+        if (!b) break; /* out of memory: the writer allocates for itself */
+        b->prev = p->idle;
+        p->idle = b;
+        p->nidle++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* A 2 MiB block: an idle one of the pool if there is one, else fresh memory;
+ * wakes (or starts) the filler when the pool runs below its reserve. */
+static arena_block *block_big(memtable_pool *p)
+{
+    arena_block *b = NULL;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        b = p->idle;
+        if (b) {
+            p->idle = b->prev;
+            p->nidle--;
+        }
+        p->nout++;
+        p->last_take_ms = mono_ms();
+        if (filler_due(p)) {
+            if (!p->filler_started)
+                p->filler_started = pthread_create(&p->filler, NULL, filler_main, p) == 0;
+            pthread_cond_signal(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (!b) b = block_alloc();
+    if (!b && p) {
+        pthread_mutex_lock(&p->mu);
+        p->nout--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (b) b->pooled = true;
+    return b;
+}
+
+/* Gives a block back: kept by the pool while blocks in use plus kept stay
+ * within its bound, freed otherwise. */
+static void block_free(memtable_pool *p, arena_block *b)
+{
+    if (p && b->pooled) {
+        pthread_mutex_lock(&p->mu);
+        p->nout--;
+        bool keep = p->nout + p->nidle < p->max_blocks;
+        if (keep) {
+            b->prev = p->idle;
+            p->idle = b;
+            p->nidle++;
+            if (p->nidle > p->reserve && p->filler_started) pthread_cond_signal(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (keep) return;
+    }
+    if (b->pooled)
+        block_release(b);
+    else
+        free(b);
+}
+
 /* A new arena block of cap data bytes: small ones from malloc while the
- * memtable is small, then 2 MiB blocks on transparent huge pages (a big
- * memtable is walked at random, and huge pages keep its nodes within reach
- * of the TLB: about a third less time per insert at 300k entries). The big
- * blocks are mappings of their own, unmapped when the memtable goes: from
- * malloc they stayed in the heap after a flush, and the process kept every
- * memtable it ever had resident (150 MiB after loading 1M keys into a 4 MiB
- * memtable). */
-static arena_block *block_new(size_t cap)
+ * memtable is small, then 2 MiB blocks (block_big). */
+static arena_block *block_new(memtable *m, size_t cap)
 {
     arena_block *b;
     if (cap == ARENA_BLOCK) {
-        /* map twice the size and trim, so the block sits on a 2 MiB boundary */
-        char *p =
-            mmap(NULL, 2 * ARENA_ALLOC, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return NULL;
-        uintptr_t a = ((uintptr_t)p + ARENA_ALLOC - 1) & ~((uintptr_t)ARENA_ALLOC - 1);
-        size_t head = (size_t)(a - (uintptr_t)p), tail = ARENA_ALLOC - head;
-        if (head) munmap(p, head);
-        if (tail) munmap((char *)a + ARENA_ALLOC, tail);
-        b = (arena_block *)a;
-#ifdef MADV_HUGEPAGE
-        madvise(b, ARENA_ALLOC, MADV_HUGEPAGE);
-#endif
-        b->mapped = 1;
+        b = block_big(m->pool);
     } else {
         b = malloc(sizeof(*b) + cap);
-        if (b) b->mapped = 0;
+        if (b) b->pooled = false;
     }
     if (b) {
         b->used = 0;
         b->cap = cap;
     }
     return b;
-}
-
-static void block_free(arena_block *b)
-{
-    if (b->mapped)
-        munmap(b, ARENA_ALLOC);
-    else
-        free(b);
 }
 
 static void *arena_alloc(memtable *m, size_t n)
@@ -151,7 +333,7 @@ static void *arena_alloc(memtable *m, size_t n)
         arena_block *nb = malloc(sizeof(*nb) + n);
         if (!nb) return NULL;
         nb->used = nb->cap = n;
-        nb->mapped = 0;
+        nb->pooled = false;
         if (b) {
             nb->prev = b->prev;
             b->prev = nb;
@@ -162,7 +344,7 @@ static void *arena_alloc(memtable *m, size_t n)
         charge(m, n);
         return nb->data;
     }
-    arena_block *nb = block_new(cap);
+    arena_block *nb = block_new(m, cap);
     if (!nb) return NULL;
     if (b) charge(m, b->cap - b->used); /* the old block's tail is lost */
     nb->prev = b;
@@ -205,6 +387,11 @@ static part_table *table_new(uint32_t cap)
 
 memtable *memtable_new(void)
 {
+    return memtable_new_pooled(NULL);
+}
+
+memtable *memtable_new_pooled(memtable_pool *pool)
+{
     memtable *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     part_table *t = table_new(8);
@@ -213,6 +400,8 @@ memtable *memtable_new(void)
         return NULL;
     }
     atomic_init(&m->refs, 1);
+    if (pool) atomic_fetch_add(&pool->refs, 1);
+    m->pool = pool;
     pthread_mutex_init(&m->rd_mu, NULL);
     atomic_init(&m->parts, t);
     return m;
@@ -229,9 +418,10 @@ void memtable_unref(memtable *m)
     arena_block *b = m->arena;
     while (b) {
         arena_block *p = b->prev;
-        block_free(b);
+        block_free(m->pool, b);
         b = p;
     }
+    memtable_pool_unref(m->pool);
     part_table *t = atomic_load(&m->parts);
     for (uint32_t i = 0; i < t->cap; i++) free(atomic_load(&t->slots[i]));
     while (t) {
@@ -324,9 +514,36 @@ static inline node *nx(node *x, int level)
     return atomic_load_explicit(&x->next[level], memory_order_acquire);
 }
 
+/* ikey_cmp without the memcmp call: user keys are compared 8 bytes at a
+ * time as big-endian integers (keys are short, and a call per node visited
+ * costs more than the comparison). Same order as ikey_cmp. */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load_be64(a + i), y = load_be64(b + i);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    if (ua != ub) return ua < ub ? -1 : 1;
+    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
+    return ta > tb ? -1 : ta < tb;
+}
+
 static inline int node_cmp(node *x, const void *k, size_t klen)
 {
-    return ikey_cmp(node_key(x), node_klen(x), k, klen);
+    return mt_cmp(node_key(x), node_klen(x), k, klen);
 }
 
 /* First node >= key; fills prev[] when given. */

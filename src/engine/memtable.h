@@ -13,8 +13,23 @@
 #include <stdint.h>
 
 typedef struct memtable memtable;
+typedef struct memtable_pool memtable_pool;
+
+/* A pool of the memtables' 2 MiB arena blocks, so that a new memtable reuses
+ * the (already faulted-in) memory of flushed ones instead of paying page
+ * faults on the write path. Blocks in use plus blocks kept never exceed
+ * max_bytes once returned: a block coming back past that bound is freed.
+ * Once a memtable has taken a block, a thread of the pool keeps reserve_bytes
+ * of blocks faulted in ahead of demand (within max_bytes; 0: no thread).
+ * Refcounted: every memtable made from it holds a reference. */
+memtable_pool *memtable_pool_new(size_t max_bytes, size_t reserve_bytes);
+void memtable_pool_unref(memtable_pool *p);
+/* Bytes of blocks kept for reuse (not in any memtable). */
+size_t memtable_pool_idle_bytes(memtable_pool *p);
 
 memtable *memtable_new(void);
+/* A memtable whose 2 MiB blocks come from and go back to pool (NULL: none). */
+memtable *memtable_new_pooled(memtable_pool *pool);
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);
 /* Adds one entry (writer only). type is TYPE_VALUE or TYPE_DELETION. */

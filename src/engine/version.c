@@ -16,7 +16,9 @@
 #include "util/err.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,10 @@ struct version_set {
     int nparts, cparts;
     logw *manifest;
     bool manifest_suspect; /* may end in a failed edit: switch before the next */
+    /* An edit is being applied (its manifest I/O may run with the caller's
+     * mutex released): edits are applied one at a time. */
+    bool applying;
+    pthread_cond_t apply_cv;
 };
 
 /* ---- files and versions ---- */
@@ -448,6 +454,7 @@ static int recover(version_set *vs, const char *current, size_t clen)
 int version_set_open(const version_options *o, version_set **out)
 {
     version_set *vs = calloc(1, sizeof(*vs));
+    if (vs) pthread_cond_init(&vs->apply_cv, NULL);
     if (!vs) return err_set(ERR_NOMEM, "version set: out of memory");
     vs->env = o->env;
     vs->dir = strdup(o->dir);
@@ -497,10 +504,13 @@ void version_set_close(version_set *vs)
     for (int i = 0; i < vs->nparts; i++) free(vs->parts[i].name);
     free(vs->parts);
     free(vs->dir);
+    pthread_cond_destroy(&vs->apply_cv);
     free(vs);
 }
 
-int version_set_apply(version_set *vs, version_edit *e)
+/* version_set_apply with applying set; mu (if any) is released around the
+ * directory sync and the manifest append + sync. */
+static int apply_edit(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old)
 {
     if (!e->has_next_file) {
         e->has_next_file = true;
@@ -524,15 +534,22 @@ int version_set_apply(version_set *vs, version_edit *e)
         if (rc) return rc;
         vs->manifest_suspect = false;
     }
+    /* Build first so a failure leaves nothing on disk; mark nothing yet.
+     * current cannot change meanwhile: only an apply changes it. */
+    version *nv = NULL;
+    int rc = build_version(vs, vs->current, e, false, &nv);
+    if (rc) return rc;
+    if (mu) pthread_mutex_unlock(mu);
     /* New files must be in the directory for good before the manifest
      * names them. */
-    int rc = e->nadds ? env_sync_dir(vs->env, vs->dir) : 0;
-    if (rc) return rc;
-    /* Build first so a failure leaves nothing on disk; mark nothing yet. */
-    version *nv = NULL;
-    rc = build_version(vs, vs->current, e, false, &nv);
-    if (rc) return rc;
-    rc = write_record(vs->manifest, e);
+    rc = e->nadds ? env_sync_dir(vs->env, vs->dir) : 0;
+    bool dir_ok = rc == 0;
+    if (dir_ok) rc = write_record(vs->manifest, e);
+    if (mu) pthread_mutex_lock(mu);
+    if (!dir_ok) { /* the manifest is untouched */
+        version_unref(nv);
+        return rc;
+    }
     if (rc) {
         /* The manifest may now end in a partial record, or in the whole
          * record if only its sync failed (the next open would apply it):
@@ -555,7 +572,10 @@ int version_set_apply(version_set *vs, version_edit *e)
     version *tmp = NULL; /* marks obsolete files now that the edit is durable */
     if (!build_version(vs, vs->current, e, true, &tmp)) version_unref(tmp);
     apply_meta(vs, e);
-    version_unref(vs->current);
+    if (old)
+        *old = vs->current;
+    else
+        version_unref(vs->current);
     vs->current = nv;
     version_edit_free(e);
     if (logw_size(vs->manifest) > vs->max_manifest_bytes) {
@@ -563,6 +583,28 @@ int version_set_apply(version_set *vs, version_edit *e)
         if (rc) log_warn("manifest rewrite failed (kept the old one): %s", err_msg());
     }
     return 0;
+}
+
+void version_set_wait_apply(version_set *vs, pthread_mutex_t *mu)
+{
+    while (vs->applying) pthread_cond_wait(&vs->apply_cv, mu);
+}
+
+int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old)
+{
+    if (old) *old = NULL;
+    if (mu) version_set_wait_apply(vs, mu);
+    assert(!vs->applying);
+    vs->applying = true;
+    int rc = apply_edit(vs, e, mu, old);
+    vs->applying = false;
+    if (mu) pthread_cond_broadcast(&vs->apply_cv);
+    return rc;
+}
+
+int version_set_apply(version_set *vs, version_edit *e)
+{
+    return version_set_apply_mu(vs, e, NULL, NULL);
 }
 
 version *version_set_current(version_set *vs)

@@ -25,6 +25,7 @@
 #include "engine/tablecache.h"
 #include "util/env.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -119,6 +120,20 @@ void version_set_close(version_set *vs);
 /* Applies e (which it consumes: files move into the version) and makes it
  * durable. On error the current version is unchanged. */
 int version_set_apply(version_set *vs, version_edit *e);
+/* version_set_apply for callers holding mu (the db mutex): mu is released
+ * while the edit's directory sync and manifest record are written and
+ * synced, so that the db is not blocked on that I/O. Edits still apply one
+ * at a time (a second caller waits on mu), and the registry and current
+ * version change only once mu is held again. Every caller that may run
+ * while another holds mu released this way must use this form. With old,
+ * the replaced version is handed to the caller (NULL on error) instead of
+ * being released here: its last release unlinks the files the edit made
+ * obsolete, which the caller can then do without mu. */
+int version_set_apply_mu(version_set *vs, version_edit *e, pthread_mutex_t *mu, version **old);
+/* Waits (on mu, held) until no edit is being applied: a caller that reads
+ * the registry or counters to build its edit calls this first, so that no
+ * edit lands between its reads and its own apply. */
+void version_set_wait_apply(version_set *vs, pthread_mutex_t *mu);
 version *version_set_current(version_set *vs); /* referenced */
 void version_ref(version *v);
 void version_unref(version *v);

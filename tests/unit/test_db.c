@@ -289,6 +289,58 @@ static void test_partitions(void)
     strata_close(db);
 }
 
+/* Manifest edits run with the db mutex released during their I/O: partition
+ * creates from two threads while flushes and compactions apply their own
+ * edits still get distinct ids, and all of it survives a reopen. */
+typedef struct pc_arg {
+    strata_db *db;
+    int t;
+    uint32_t ids[40];
+} pc_arg;
+
+static void *part_creator(void *p)
+{
+    pc_arg *a = p;
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "c%d-%d", a->t, i);
+        if (strata_partition_create(a->db, name, &a->ids[i])) test__failures++;
+        if (i % 8 == 7 && strata_partition_drop(a->db, a->ids[i - 1])) test__failures++;
+    }
+    return NULL;
+}
+
+static void test_partitions_concurrent_edits(void)
+{
+    const char *dir = test_tmpdir("db_parts_conc");
+    strata_options o = small_opts();
+    o.memtable_bytes = 64 << 10;
+    strata_db *db;
+    if (strata_open(dir, &o, &db)) fprintf(stderr, "open: %s\n", strata_errmsg());
+    REQUIRE(db != NULL);
+    pc_arg a[2] = {{db, 0, {0}}, {db, 1, {0}}};
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) REQUIRE(pthread_create(&th[t], NULL, part_creator, &a[t]) == 0);
+    fill(db, 0, 0, 6000, "w"); /* flushes and compactions meanwhile */
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (int x = 0; x < 80; x++)
+        for (int y = x + 1; y < 80; y++) CHECK(a[x / 40].ids[x % 40] != a[y / 40].ids[y % 40]);
+    strata_close(db);
+    if (strata_open(dir, &o, &db)) fprintf(stderr, "open: %s\n", strata_errmsg());
+    REQUIRE(db != NULL);
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < 40; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "c%d-%d", t, i);
+            uint32_t f = 0;
+            bool dropped = i % 8 == 6;
+            CHECK_EQ_INT(strata_partition_find(db, name, &f), dropped ? STRATA_ENOTFOUND : 0);
+            if (!dropped) CHECK_EQ_INT(f, a[t].ids[i]);
+        }
+    CHECK_EQ_INT(check_value(db, 0, 5999, "w"), 0);
+    strata_close(db);
+}
+
 static void test_checkpoint_and_changes(void)
 {
     const char *dir = test_tmpdir("db_ckpt");
@@ -425,6 +477,7 @@ int main(void)
     RUN(test_flush_compact_iterate);
     RUN(test_bounds_and_snapshots);
     RUN(test_partitions);
+    RUN(test_partitions_concurrent_edits);
     RUN(test_checkpoint_and_changes);
     RUN(test_group_commit);
     RUN(test_wal_retention);

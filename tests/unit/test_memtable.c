@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 static rng_t R;
 
@@ -512,6 +513,134 @@ static void test_concurrent_readers(void)
     memtable_unref(c.m);
 }
 
+/* Binary keys of 0..40 bytes over a small alphabet with bytes on both sides
+ * of 0x80 (long shared prefixes, lengths across the 8-byte steps of the
+ * memtable's comparison): iteration order is ikey_cmp's order. */
+static void test_binary_key_order(void)
+{
+    static const uint8_t alpha[] = {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff};
+    memtable *m = memtable_new();
+    REQUIRE(m);
+    int added = 0;
+    for (int i = 0; i < 5000; i++) {
+        uint8_t k[40];
+        size_t kl = (size_t)rng_below(&R, 41);
+        for (size_t j = 0; j < kl; j++) k[j] = alpha[rng_below(&R, j < 12 ? 2 : 6)];
+        uint64_t seq = 1 + rng_below(&R, 1u << 20);
+        if (memtable_add(m, 0, seq, TYPE_VALUE, k, kl, "v", 1) == 0) added++;
+    }
+    ikiter *it = memtable_iter(m, 0);
+    REQUIRE(it);
+    int n = 0, bad = 0;
+    uint8_t prev[64];
+    size_t prevlen = 0;
+    for (iki_seek_first(it); iki_valid(it); iki_next(it), n++) {
+        size_t kl;
+        const uint8_t *k = iki_key(it, &kl);
+        if (n && ikey_cmp(prev, prevlen, k, kl) > 0) bad++;
+        memcpy(prev, k, kl);
+        prevlen = kl;
+        /* Each key is found again by a point lookup at its own sequence. */
+        int type;
+        uint64_t seq;
+        const void *v;
+        size_t vl;
+        if (memtable_get(m, 0, k, kl - IKEY_TRAILER, ikey_seq(k, kl), &type, &seq, &v, &vl) ||
+            seq < ikey_seq(k, kl))
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(n, added);
+    iki_destroy(it);
+    memtable_unref(m);
+}
+
+/* Fills m with n entries of 1000-byte values at keys base..base+n-1. */
+static void fill(memtable *m, int base, int n)
+{
+    char k[32], v[1000];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "key%08d", base + i);
+        memset(v, 'a' + (base + i) % 26, sizeof(v));
+        REQUIRE(memtable_add(m, 0, (uint64_t)(base + i) + 1, TYPE_VALUE, k, strlen(k), v,
+                             sizeof(v)) == 0);
+    }
+}
+
+static void check_fill(memtable *m, int base, int n)
+{
+    char k[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "key%08d", base + i);
+        int type;
+        uint64_t seq;
+        const void *v;
+        size_t vl;
+        CHECK_EQ_INT(memtable_get(m, 0, k, strlen(k), SEQ_MAX, &type, &seq, &v, &vl), 0);
+        CHECK_EQ_INT(vl, 1000);
+        CHECK_EQ_INT(((const char *)v)[999], 'a' + (base + i) % 26);
+    }
+}
+
+/* The block pool: a flushed memtable's 2 MiB blocks serve the next one, the
+ * pool never keeps more than its bound, and it outlives its owner's
+ * reference while a memtable still uses it. */
+static void test_block_pool(void)
+{
+    memtable_pool *p = memtable_pool_new(4u << 20, 0); /* two blocks, no filler */
+    REQUIRE(p);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    memtable *a = memtable_new_pooled(p);
+    REQUIRE(a);
+    fill(a, 0, 9000); /* ~9 MiB: several 2 MiB blocks after the small ones */
+    check_fill(a, 0, 9000);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    memtable_unref(a);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 4u << 20); /* the rest went back to malloc */
+    memtable *b = memtable_new_pooled(p);
+    REQUIRE(b);
+    fill(b, 100000, 3000); /* ~3 MiB: takes one idle block */
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 2u << 20);
+    fill(b, 200000, 6000);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
+    check_fill(b, 100000, 3000);
+    check_fill(b, 200000, 6000);
+    memtable *c = memtable_new_pooled(p);
+    REQUIRE(c);
+    fill(c, 300000, 5000);
+    memtable_unref(b);
+    /* c holds blocks, so only part of b's come back to the pool. */
+    size_t idle = memtable_pool_idle_bytes(p);
+    CHECK(idle < (4u << 20));
+    memtable_pool_unref(p); /* c still holds the pool */
+    check_fill(c, 300000, 5000);
+    memtable_unref(c);
+}
+
+/* The filler faults in the reserve once a memtable takes a block, never past
+ * the bound, and the writer then finds blocks ready. */
+static void test_pool_filler(void)
+{
+    memtable_pool *p = memtable_pool_new(10u << 20, 6u << 20); /* 5 blocks, 3 reserved */
+    REQUIRE(p);
+    memtable *a = memtable_new_pooled(p);
+    REQUIRE(a);
+    CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0); /* no demand yet */
+    fill(a, 0, 2500);                             /* past the small blocks: one 2 MiB block */
+    size_t idle = 0;
+    for (int i = 0; i < 500 && idle < (6u << 20); i++) {
+        idle = memtable_pool_idle_bytes(p);
+        if (idle < (6u << 20)) usleep(10000);
+    }
+    CHECK_EQ_INT(idle, 6u << 20);
+    fill(a, 2500, 12000); /* ~12 MiB: beyond the bound, so some blocks come from malloc */
+    check_fill(a, 0, 14500);
+    CHECK(memtable_pool_idle_bytes(p) <= (6u << 20));
+    memtable_unref(a);
+    CHECK(memtable_pool_idle_bytes(p) <= (10u << 20));
+    memtable_pool_unref(p);
+}
+
 int main(void)
 {
     rng_seed(&R, test_seed());
@@ -522,5 +651,8 @@ int main(void)
     RUN(test_range_dels);
     RUN(test_bytes_accounting);
     RUN(test_concurrent_readers);
+    RUN(test_block_pool);
+    RUN(test_pool_filler);
+    RUN(test_binary_key_order);
     TEST_END();
 }
