@@ -154,6 +154,11 @@ int strata_sync(strata_db *db);
  * the change-log tail). One write(2) for everything pending: a server that
  * writes with STRATA_DUR_NONE calls it once per event-loop iteration. */
 int strata_flush_wal(strata_db *db);
+/* Sets the period of the background sync (wal_sync_interval_ms; 0 stops
+ * it) while the database is open. The background sync hands pending writes
+ * to the OS and fsyncs the WAL without holding up writers during the fsync.
+ * ms is at most 3,600,000. */
+int strata_set_wal_sync_interval(strata_db *db, uint64_t ms);
 /* The sequence of the last applied operation (0 for an empty database). */
 uint64_t strata_last_sequence(strata_db *db);
 

@@ -135,7 +135,7 @@ void db__install_stats(strata_db *db)
     version_unref(v);
 }
 
-static void wal_path(char *buf, size_t cap, const char *dir, uint64_t n)
+void db__wal_path(char *buf, size_t cap, const char *dir, uint64_t n)
 {
     snprintf(buf, cap, "%s/%06llu.log", dir, (unsigned long long)n);
 }
@@ -197,7 +197,7 @@ int db__new_wal(strata_db *db)
     }
     uint64_t n = version_set_new_file_number(db->vs);
     char path[PATH_MAX];
-    wal_path(path, sizeof(path), db->dir, n);
+    db__wal_path(path, sizeof(path), db->dir, n);
     logw *w = NULL;
     int rc = logw_open(db->env, path, LOG_MAGIC_WAL, 256u << 10, &w);
     if (!rc) rc = add_seg(db, n, 0, LOG_FILE_HEADER, env_wall_us(db->env));
@@ -321,7 +321,7 @@ void db__wal_unlink(strata_db *db, uint64_t *dead, int n)
 {
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX];
-        wal_path(path, sizeof(path), db->dir, dead[i]);
+        db__wal_path(path, sizeof(path), db->dir, dead[i]);
         if (env_unlink(db->env, path) && err_msg()) log_warn("unlink %s: %s", path, err_msg());
     }
     free(dead);
@@ -357,7 +357,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
                           uint64_t *last, uint64_t *first_seq, version_edit *e, bool *torn)
 {
     char path[PATH_MAX];
-    wal_path(path, sizeof(path), db->dir, number);
+    db__wal_path(path, sizeof(path), db->dir, number);
     logr *r = NULL;
     int rc = logr_open(db->env, path, LOG_MAGIC_WAL, &r);
     if (rc) {
@@ -446,7 +446,7 @@ static int recover_wal(strata_db *db, char **names, int count)
     for (int i = 0; i < k && !rc; i++) {
         uint64_t first = 0, sz = 0;
         char path[PATH_MAX];
-        wal_path(path, sizeof(path), db->dir, nums[i]);
+        db__wal_path(path, sizeof(path), db->dir, nums[i]);
         if (nums[i] >= log_number && cut) {
             log_warn("%s: dropped: an earlier segment lost its tail", path);
             rc = env_unlink(db->env, path);
@@ -593,6 +593,7 @@ int strata_open(const char *path, const strata_options *o, strata_db **out)
     pthread_mutex_init(&db->wal_mu, NULL);
     pthread_cond_init(&db->wal_cv, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->sync_cv, NULL);
     pthread_cond_init(&db->done_cv, NULL);
     db->snaps.next = db->snaps.prev = &db->snaps;
     rc = db->dir ? open_inner(db) : err_set(ERR_NOMEM, "out of memory");
@@ -637,6 +638,7 @@ int strata_close(strata_db *db)
     pthread_mutex_destroy(&db->wal_mu);
     pthread_cond_destroy(&db->wal_cv);
     pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->sync_cv);
     pthread_cond_destroy(&db->done_cv);
     free(db->segs);
     free(db->dir);

@@ -59,11 +59,6 @@ struct strata_changes {
     logr *r;
 };
 
-static void wal_path(char *buf, size_t cap, const char *dir, uint64_t n)
-{
-    snprintf(buf, cap, "%s/%06llu.log", dir, (unsigned long long)n);
-}
-
 uint64_t strata_changes_oldest(strata_db *db)
 {
     pthread_mutex_lock(&db->mu);
@@ -108,7 +103,7 @@ int strata_changes_open(strata_db *db, uint64_t from, strata_changes **out)
     c->from = from;
     c->seg = seg;
     char path[PATH_MAX];
-    wal_path(path, sizeof(path), db->dir, seg);
+    db__wal_path(path, sizeof(path), db->dir, seg);
     rc = logr_open(db->env, path, LOG_MAGIC_WAL, &c->r);
     if (rc) {
         free(c);
@@ -172,7 +167,7 @@ int strata_changes_next(strata_changes *c, uint64_t *seq, const void **data, siz
             }
         }
         char path[PATH_MAX];
-        wal_path(path, sizeof(path), c->db->dir, next);
+        db__wal_path(path, sizeof(path), c->db->dir, next);
         logr *nr = NULL;
         rc = logr_open(c->db->env, path, LOG_MAGIC_WAL, &nr);
         if (rc == ERR_NOTFOUND)

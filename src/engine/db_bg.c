@@ -269,16 +269,36 @@ static void *compact_main(void *arg)
     return NULL;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The periodic sync (wal_sync_interval_ms; 0 = idle until it is set). The
+ * interval counts from the end of the previous sync; a change of the
+ * interval takes effect at once. */
 static void *sync_main(void *arg)
 {
     strata_db *db = arg;
     pthread_mutex_lock(&db->mu);
+    uint64_t last = mono_ms();
     while (!db->shutting_down) {
-        timed_wait(db, &db->bg_cv, (long)db->o.wal_sync_interval_ms);
-        if (db->shutting_down) break;
+        uint64_t iv = db->o.wal_sync_interval_ms, now = mono_ms();
+        if (!iv) {
+            pthread_cond_wait(&db->sync_cv, &db->mu);
+            last = mono_ms();
+            continue;
+        }
+        if (now - last < iv) {
+            timed_wait(db, &db->sync_cv, (long)(iv - (now - last)));
+            continue;
+        }
         pthread_mutex_unlock(&db->mu);
-        if (strata_sync(db)) log_warn("periodic WAL sync failed: %s", err_msg());
+        if (db__sync_aside(db)) log_warn("periodic WAL sync failed: %s", err_msg());
         pthread_mutex_lock(&db->mu);
+        last = mono_ms();
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -297,9 +317,8 @@ int db__start_threads(strata_db *db)
         return err_set(ERR_NOMEM, "cannot start the compaction thread");
     }
     db->threads_started = true;
-    if (db->o.wal_sync_interval_ms) {
-        if (pthread_create(&db->sync_thr, NULL, sync_main, db) == 0) db->sync_started = true;
-    }
+    /* without it, only a periodic sync is missing: not worth failing the open */
+    if (pthread_create(&db->sync_thr, NULL, sync_main, db) == 0) db->sync_started = true;
     return 0;
 }
 
@@ -310,6 +329,7 @@ void db__stop_threads(strata_db *db)
     db->shutting_down = true;
     pthread_cond_broadcast(&db->bg_cv);
     pthread_cond_broadcast(&db->done_cv);
+    pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->mu);
     pthread_join(db->flush_thr, NULL);
     pthread_join(db->compact_thr, NULL);

@@ -70,6 +70,7 @@ struct strata_db {
 
     pthread_mutex_t mu;
     pthread_cond_t bg_cv;   /* work for the background threads */
+    pthread_cond_t sync_cv; /* the periodic sync's interval changed, or closing */
     pthread_cond_t done_cv; /* a flush or compaction finished */
     version_set *vs;
     memtable_pool *mpool; /* arena blocks shared by the memtables (own lock) */
@@ -110,6 +111,7 @@ struct strata_db {
     int nsnaps;
 
     pthread_t flush_thr, compact_thr, sync_thr;
+    uint64_t aside_wal; /* sync thread only: segment fully synced once (db__sync_aside) */
     bool threads_started, sync_started;
     bool shutting_down;
     bool flush_running, compact_running;
@@ -135,6 +137,8 @@ int db__new_wal(strata_db *db);                /* mu held, leader or open */
 int db__wal_repair(strata_db *db);             /* leader: retries a pending WAL rewind */
 int db__wal_sync_prefix(strata_db *db);        /* leader or close */
 void db__wal_sync_old(strata_db *db);          /* background: syncs rolled segments */
+int db__sync_aside(strata_db *db);             /* no lock: fsync with the queue free */
+void db__wal_path(char *buf, size_t cap, const char *dir, uint64_t n);
 bool db__wal_old_pending(strata_db *db);
 int db__wal_retention(strata_db *db, uint64_t **dead);     /* mu held */
 void db__wal_unlink(strata_db *db, uint64_t *dead, int n); /* no lock */

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -457,6 +458,50 @@ int strata_flush_wal(strata_db *db)
 {
     writer w = {.b = NULL, .durability = STRATA_DUR_BUFFERED};
     return run_writer(db, &w);
+}
+
+/* The periodic sync (the sync thread only). Through the queue, pending
+ * writes go to the OS (one write); the fsync of the segment holding them
+ * then runs on a handle of its own, with the queue free: writers keep
+ * appending during the fsync instead of waiting behind it (an event loop
+ * writing with STRATA_DUR_NONE would stall for the whole fsync otherwise).
+ * An fsync covers every page of the file, whichever descriptor it goes
+ * through. The first sync of each segment is a full strata_sync instead:
+ * a segment counts only once the segments before it and its directory
+ * entry are durable, and that is the leader's job. */
+int db__sync_aside(strata_db *db)
+{
+    int rc = strata_flush_wal(db);
+    if (rc) return rc;
+    char path[PATH_MAX];
+    pthread_mutex_lock(&db->mu);
+    uint64_t n = db->wal_number;
+    db__wal_path(path, sizeof(path), db->dir, n);
+    pthread_mutex_unlock(&db->mu);
+    if (n != db->aside_wal) {
+        rc = strata_sync(db);
+        if (!rc) db->aside_wal = n;
+        return rc;
+    }
+    env_file *f = NULL;
+    rc = env_open(db->env, path, ENV_READ, &f);
+    if (rc == ERR_NOTFOUND) return 0; /* rolled and retired meanwhile: synced by then */
+    if (rc) return rc;
+    rc = env_sync(f);
+    env_close(f);
+    if (!rc) atomic_fetch_add(&db->syncs, 1);
+    return rc;
+}
+
+int strata_set_wal_sync_interval(strata_db *db, uint64_t ms)
+{
+    if (!db) return err_set(ERR_INVAL, "set_wal_sync_interval: NULL database");
+    if (ms > 3600u * 1000u) return err_set(ERR_INVAL, "wal_sync_interval_ms: at most one hour");
+    pthread_mutex_lock(&db->mu);
+    db->o.wal_sync_interval_ms = ms;
+    pthread_cond_broadcast(&db->sync_cv);
+    pthread_mutex_unlock(&db->mu);
+    return 0;
 }
 
 uint64_t strata_last_sequence(strata_db *db)

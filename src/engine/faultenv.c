@@ -335,11 +335,18 @@ static int fe_open(env_t *env, const char *path, int flags, env_file **out)
     fe_ctx *c = ctx_of(env);
     env_file *b;
     if (!(flags & ENV_WRITE)) {
+        /* A read handle of a file this env tracks shares its inode: as on
+         * Linux, an fsync through any descriptor makes the file durable. */
+        char *rdir = NULL, *rp = canon(path, &rdir);
+        if (!rp) return err_set(ERR_NOMEM, "faultenv: out of memory");
         pthread_mutex_lock(&c->mu);
         int rc = fault_check(c, FAULTENV_READ, path, NULL);
-        pthread_mutex_unlock(&c->mu);
         if (!rc) rc = c->base->ops->open(c->base, path, flags, &b);
-        return rc ? rc : wrap(env, b, NULL, out);
+        if (!rc) rc = wrap(env, b, tbl_get(&c->cur, rp), out);
+        pthread_mutex_unlock(&c->mu);
+        free(rp);
+        free(rdir);
+        return rc;
     }
     char *dir = NULL, *cp = canon(path, &dir);
     if (!cp) return err_set(ERR_NOMEM, "faultenv: out of memory");

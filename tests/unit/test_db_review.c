@@ -290,6 +290,63 @@ static void test_failed_sync_keeps_earlier_writes(void)
     faultenv_free(fe);
 }
 
+/* The periodic sync (wal_sync_interval_ms, set while open) makes DUR_NONE
+ * writes durable without a strata_sync from the writer; with the interval
+ * at 0 nothing syncs them. Writers keep going while it runs. */
+static bool wait_sync_point(env_t *fe, uint64_t before, int max_ms)
+{
+    for (int i = 0; i < max_ms / 5 && faultenv_sync_points(fe) == before; i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return faultenv_sync_points(fe) > before;
+}
+
+static void put_range(strata_db *db, int from, int to)
+{
+    char k[16];
+    for (int i = from; i < to; i++) {
+        snprintf(k, sizeof(k), "p%03d", i);
+        CHECK_EQ_INT(put(db, STRATA_DUR_NONE, 0, k, "v"), 0);
+    }
+}
+
+static void periodic_sync_round(const char *name, uint64_t interval_ms, bool expect_kept)
+{
+    const char *dir = test_tmpdir(name);
+    env_t *fe = faultenv_new(env_posix());
+    REQUIRE(fe != NULL);
+    faultenv_real_sync(fe, false);
+    strata_options o = fault_opts(fe);
+    strata_db *db;
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    CHECK_EQ_INT(strata_set_wal_sync_interval(db, interval_ms), 0);
+    CHECK(strata_set_wal_sync_interval(db, 3600u * 1000u + 1) != 0);
+    /* the first periodic sync of a segment goes through the queue, the
+     * next ones aside: both must make the writes before them durable */
+    put_range(db, 0, 50);
+    CHECK_EQ_INT(wait_sync_point(fe, faultenv_sync_points(fe), expect_kept ? 1000 : 300),
+                 expect_kept);
+    put_range(db, 50, 100);
+    CHECK_EQ_INT(wait_sync_point(fe, faultenv_sync_points(fe), expect_kept ? 1000 : 300),
+                 expect_kept);
+    power_loss(fe, db);
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    char buf[16], k[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof(k), "p%03d", i);
+        CHECK_EQ_INT(get_str(db, 0, k, buf, sizeof(buf)), (expect_kept ? 0 : STRATA_ENOTFOUND));
+    }
+    CHECK_EQ_INT(strata_close(db), 0);
+    faultenv_free(fe);
+}
+
+static void test_periodic_sync_aside(void)
+{
+    periodic_sync_round("review_psync_on", 20, true);
+    periodic_sync_round("review_psync_off", 0, false);
+}
+
 /* Every sync of the manifest fails for a while (a failing disk) while the
  * flush thread retries: each failed attempt leaves its edit complete in the
  * live manifest, and its files are deleted. Once the disk recovers, the
@@ -595,6 +652,7 @@ int main(void)
     RUN(test_drop_partition_during_background_work);
     RUN(test_old_segment_sync_failure);
     RUN(test_failed_sync_keeps_earlier_writes);
+    RUN(test_periodic_sync_aside);
     RUN(test_manifest_sync_failure_no_phantom_files);
     RUN(test_failed_manifest_switch_keeps_database);
     RUN(test_recovery_stops_after_torn_older_segment);
