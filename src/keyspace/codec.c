@@ -53,10 +53,11 @@ int ks__exp_key(ks__kbuf *b, uint8_t pdb, int64_t when, uint16_t slot, const voi
 }
 
 /* Metadata value: [type][flags][expire u64 LE if flag][collections: version, count varints][string bytes] */
-int ks__meta_encode(const ks_meta *m, const void *sval, size_t slen, uint8_t **out, size_t *len)
+int ks__meta_encode(const ks_meta *m, const void *sval, size_t slen, uint8_t *room, size_t cap,
+                    uint8_t **out, size_t *len)
 {
     size_t n = 2 + (m->expire_ms ? 8 : 0) + (m->type == KS_STRING ? slen : 2 * VARINT_MAX);
-    uint8_t *p = malloc(n ? n : 1);
+    uint8_t *p = n <= cap ? room : malloc(n);
     if (!p) return ERR_NOMEM;
     size_t o = 0;
     p[o++] = (uint8_t)m->type;

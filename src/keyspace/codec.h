@@ -83,8 +83,10 @@ int ks__field_key(ks__kbuf *b, uint8_t pdb, uint16_t slot, uint64_t ver, const v
 void ks__field_prefix(uint8_t out[12], uint8_t pdb, uint16_t slot, uint64_t ver);
 int ks__exp_key(ks__kbuf *b, uint8_t pdb, int64_t when, uint16_t slot, const void *key,
                 size_t klen);
-/* Encodes m (and, for strings, the value) into a malloc'd *out. */
-int ks__meta_encode(const ks_meta *m, const void *sval, size_t slen, uint8_t **out, size_t *len);
+/* Encodes m (and, for strings, the value) into room when it fits in cap
+ * bytes, else into a malloc'd buffer: free *out when it is not room. */
+int ks__meta_encode(const ks_meta *m, const void *sval, size_t slen, uint8_t *room, size_t cap,
+                    uint8_t **out, size_t *len);
 /* Decodes a metadata record into m (exists and stored set); 0 or ERR_CORRUPT. */
 int ks__meta_decode(ks_meta *m, const uint8_t *v, size_t vlen);
 

@@ -54,9 +54,11 @@ struct ks_txn {
     int map_dirty;
     uint64_t keys[256], expires[256];
     uint8_t cnt_dirty[256];
-    int any_cnt_dirty;
+    int any_cnt_dirty;          /* number of pdbs in dirty_list */
+    uint8_t dirty_list[256];    /* the pdbs with cnt_dirty set, so no pass over all 256 */
     uint8_t cnt_unflushed[256]; /* count changed, record not yet in the batch */
-    int any_unflushed;
+    int any_unflushed;          /* number of pdbs in unflushed_list */
+    uint8_t unflushed_list[256];
     int wrote;     /* something went into the batch since the last reset */
     uint64_t seq0; /* engine sequence before the first write */
     uint32_t ops;  /* batch operations after the last write */
@@ -164,7 +166,7 @@ static uint64_t *cnt_keys(ks_txn *t, uint8_t pdb)
 {
     if (!t->cnt_dirty[pdb]) {
         t->cnt_dirty[pdb] = 1;
-        t->any_cnt_dirty = 1;
+        t->dirty_list[t->any_cnt_dirty++] = pdb;
         t->keys[pdb] = t->ks->keys[pdb];
         t->expires[pdb] = t->ks->expires[pdb];
     }
@@ -178,24 +180,25 @@ static int put_counts(ks_txn *t, uint8_t pdb, int64_t dkeys, int64_t dexp)
     uint64_t *k = cnt_keys(t, pdb);
     *k += (uint64_t)dkeys;
     t->expires[pdb] += (uint64_t)dexp;
-    t->cnt_unflushed[pdb] = 1;
-    t->any_unflushed = 1;
+    if (!t->cnt_unflushed[pdb]) {
+        t->cnt_unflushed[pdb] = 1;
+        t->unflushed_list[t->any_unflushed++] = pdb;
+    }
     return 0;
 }
 
 int ks_end(ks_txn *t)
 {
-    if (!t->any_unflushed) return 0;
-    for (int p = 0; p < 256; p++) {
-        if (!t->cnt_unflushed[p]) continue;
-        uint8_t key[3] = {SYS, 'C', (uint8_t)p}, val[16];
+    while (t->any_unflushed) {
+        uint8_t p = t->unflushed_list[t->any_unflushed - 1];
+        uint8_t key[3] = {SYS, 'C', p}, val[16];
         put_u64(val, t->keys[p]);
         put_u64(val + 8, t->expires[p]);
         int rc = tx_put(t, key, 3, val, 16);
         if (rc) return rc;
         t->cnt_unflushed[p] = 0;
+        t->any_unflushed--;
     }
-    t->any_unflushed = 0;
     return 0;
 }
 
@@ -317,8 +320,8 @@ static int dead_record_present(ks_t *ks, uint64_t ver)
 static void adopt(ks_txn *t)
 {
     ks_t *ks = t->ks;
-    for (int p = 0; p < 256 && t->any_cnt_dirty; p++) {
-        if (!t->cnt_dirty[p]) continue;
+    for (int i = 0; i < t->any_cnt_dirty; i++) {
+        uint8_t p = t->dirty_list[i];
         ks->keys[p] = t->keys[p];
         ks->expires[p] = t->expires[p];
         t->cnt_dirty[p] = 0;
@@ -342,7 +345,7 @@ static int reset_known(ks_txn *t, int known)
                     (known >= 0 ? known : strata_last_sequence(t->ks->db) == t->seq0 + t->ops);
     t->wrote = 0;
     if (t->any_unflushed) { /* a caller skipped ks_end(): trust only the engine */
-        memset(t->cnt_unflushed, 0, sizeof(t->cnt_unflushed));
+        for (int i = 0; i < t->any_unflushed; i++) t->cnt_unflushed[t->unflushed_list[i]] = 0;
         t->any_unflushed = 0;
     }
     if (committed) {
@@ -351,9 +354,9 @@ static int reset_known(ks_txn *t, int known)
         return 0;
     }
     if (t->any_cnt_dirty) {
-        for (int p = 0; p < 256; p++) {
-            if (!t->cnt_dirty[p]) continue;
-            uint8_t k[3] = {SYS, 'C', (uint8_t)p};
+        for (int i = 0; i < t->any_cnt_dirty; i++) {
+            uint8_t p = t->dirty_list[i];
+            uint8_t k[3] = {SYS, 'C', p};
             int r = sys_get_u64s(ks, k, 3, &ks->keys[p], &ks->expires[p]);
             if (r && !rc) rc = r;
             t->cnt_dirty[p] = 0;
@@ -633,10 +636,10 @@ static int del_stored(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, si
 static int write_meta(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, size_t klen,
                       ks_meta *m, const void *sval, size_t slen)
 {
-    uint8_t *v;
+    uint8_t room[512], *v;
     size_t vl;
     ks__kbuf b;
-    int rc = ks__meta_encode(m, sval, slen, &v, &vl);
+    int rc = ks__meta_encode(m, sval, slen, room, sizeof(room), &v, &vl);
     if (rc) return rc;
     if ((rc = ks__meta_key(&b, pdb, slot, key, klen))) goto err;
     rc = tx_put(t, b.p, b.len, v, vl);
@@ -665,7 +668,7 @@ static int write_meta(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, si
         m->stored_count = m->count;
     }
 err:
-    free(v);
+    if (v != room) free(v);
     return rc;
 }
 
@@ -674,11 +677,21 @@ static int expired_now(const ks_txn *t, const ks_meta *m)
     return m->expire_ms && m->expire_ms <= t->now;
 }
 
+/* The slot of key: cached in m when m came from ks_lookup of this key. */
+static uint16_t meta_slot(const ks_meta *m, const void *key, size_t klen)
+{
+    if (m->slot_key_ == key && m->slot_klen_ == klen && key) return m->slot_;
+    return ks_key_slot(key, klen);
+}
+
 int ks_lookup(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     memset(m, 0, sizeof(*m));
     uint8_t pdb = tx_pdb(t, db);
     uint16_t slot = ks_key_slot(key, klen);
+    m->slot_key_ = key;
+    m->slot_klen_ = klen;
+    m->slot_ = slot;
     ks__kbuf b;
     int rc = ks__meta_key(&b, pdb, slot, key, klen);
     if (rc) return rc;
@@ -707,7 +720,7 @@ int ks_set_string(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, c
                   size_t vlen, int64_t expire_ms)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     int rc = 0;
     if (m->stored && m->stored_type != KS_STRING)
         rc = drop_fields(t, pdb, slot, m->stored_version, m->stored_count);
@@ -725,7 +738,7 @@ int ks_set_string(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, c
 int ks_delete(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     int existed = m->exists;
-    int rc = del_stored(t, tx_pdb(t, db), ks_key_slot(key, klen), key, klen, m, 0);
+    int rc = del_stored(t, tx_pdb(t, db), meta_slot(m, key, klen), key, klen, m, 0);
     m->exists = 0;
     return rc ? rc : existed;
 }
@@ -734,7 +747,7 @@ int ks_set_expire(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, i
 {
     if (!m->exists) return ERR_NOTFOUND;
     m->expire_ms = expire_ms;
-    return write_meta(t, tx_pdb(t, db), ks_key_slot(key, klen), key, klen, m, m->val, m->vlen);
+    return write_meta(t, tx_pdb(t, db), meta_slot(m, key, klen), key, klen, m, m->val, m->vlen);
 }
 
 /* ----------------------------------------------------------------- hashes */
@@ -744,7 +757,7 @@ int ks_hash_get(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *
 {
     if (!m->exists || m->type != KS_HASH) return ERR_NOTFOUND;
     ks__kbuf b;
-    int rc = ks__field_key(&b, tx_pdb(t, db), ks_key_slot(key, klen), m->version, f, flen);
+    int rc = ks__field_key(&b, tx_pdb(t, db), meta_slot(m, key, klen), m->version, f, flen);
     if (rc) return rc;
     void *v;
     int eng;
@@ -766,7 +779,7 @@ int ks_hash_put(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
                 size_t flen, const void *v, size_t vlen, int *added)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     int rc;
     if (!m->exists) {
         /* A new hash: drop what a hidden expired record held, take a new version. */
@@ -806,7 +819,7 @@ int ks_hash_del(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
     *removed = 0;
     if (!m->exists || m->type != KS_HASH) return 0;
     ks__kbuf b;
-    int rc = ks__field_key(&b, tx_pdb(t, db), ks_key_slot(key, klen), m->version, f, flen);
+    int rc = ks__field_key(&b, tx_pdb(t, db), meta_slot(m, key, klen), m->version, f, flen);
     if (rc) return rc;
     void *old;
     size_t ol;
@@ -829,7 +842,7 @@ int ks_hash_del(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
 int ks_hash_commit(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     if (m->count == 0) {
         /* Every field was deleted one by one: nothing left to drop. */
         int rc = m->stored ? del_stored(t, pdb, slot, key, klen, m, 1) : 0;
@@ -845,7 +858,7 @@ int ks_hash_scan(ks_txn *t, int db, const void *key, size_t klen, const ks_meta 
     *next = 0;
     if (!m->exists || m->type != KS_HASH) return 0;
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     uint8_t lo[16], hi[12];
     ks__field_prefix(lo, pdb, slot, m->version);
     ks__put_be32(lo + 12, (uint32_t)(cursor > UINT32_MAX ? UINT32_MAX : cursor));

@@ -56,6 +56,9 @@ typedef struct ks_meta {
     uint64_t stored_version, stored_count;
     void *buf_;
     int buf_engine_;
+    const void *slot_key_; /* ks_lookup's key: its slot is slot_ (saves a CRC per write) */
+    size_t slot_klen_;
+    uint16_t slot_;
 } ks_meta;
 
 /* Creates a keyspace not yet attached to an engine. */

@@ -114,7 +114,16 @@ int cmd_register(const cmd_def *table)
 
 cmd_entry *srv__lookup(const char *name, size_t len)
 {
+    /* Pipelines repeat a command: the last hit answers without hashing.
+     * Entries are never freed or replaced, so the pointer stays valid. */
+    static cmd_entry *last;
+    static size_t last_len;
+    if (last && len == last_len && strncasecmp(name, last->def->name, len) == 0) return last;
     dict_entry *de = dict_find(&srv.commands, name, len);
+    if (de && strlen(((cmd_entry *)de->val)->def->name) == len) {
+        last = de->val;
+        last_len = len;
+    }
     return de ? de->val : NULL;
 }
 

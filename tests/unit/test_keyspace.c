@@ -29,6 +29,18 @@ static void test_crc16_slots(void)
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         CHECK_EQ_INT(ks_key_slot(v[i].k, strlen(v[i].k)), v[i].slot);
     CHECK_EQ_INT(ks_key_slot("{user1000}.followers", 20), ks_key_slot("user1000", 8));
+    /* The two-bytes-per-step CRC against a bit-at-a-time one, odd and even lengths. */
+    uint8_t buf[41];
+    for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        uint16_t want = 0;
+        for (size_t i = 0; i < n; i++) {
+            want ^= (uint16_t)(buf[i] << 8);
+            for (int b = 0; b < 8; b++)
+                want = (want & 0x8000) ? (uint16_t)((want << 1) ^ 0x1021) : (uint16_t)(want << 1);
+        }
+        CHECK_EQ_INT(ks_crc16(buf, n), want);
+    }
 }
 
 static void test_glob_redis_cases(void)
