@@ -143,8 +143,9 @@ static void touch_command_keys(srv_client *c, const cmd_def *d)
 
 /* ---------------- command execution ---------------- */
 
-/* Commits the batch; no_wait makes an engine write stall fail with ERR_BUSY. */
-static int commit_batch(srv_client *c, int no_wait)
+/* Commits the batch; no_wait makes an engine write stall fail with ERR_BUSY
+ * (the batch is then dropped, or kept for another try when keep_busy). */
+static int commit_batch_ex(srv_client *c, int no_wait, int keep_busy)
 {
     if (!srv.batch || strata_batch_count(srv.batch) == 0) return 0;
     uint32_t count = strata_batch_count(srv.batch);
@@ -163,6 +164,7 @@ static int commit_batch(srv_client *c, int no_wait)
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
         if (rc == 0) srv.need_flush = 1;
         if (rc) err_set(rc, "%s", strata_errmsg());
+        if (rc == ERR_BUSY && keep_busy) return rc;
     } else {
         rc = err_set(ERR_CLOSED, "no storage engine is open");
     }
@@ -171,6 +173,82 @@ static int commit_batch(srv_client *c, int no_wait)
     for (int i = 0; i < srv.ncommit_hooks; i++) srv.commit_hooks[i](rc == 0);
     if (rc && rc != ERR_BUSY) srv.stat_commit_failures++;
     return rc;
+}
+
+static int commit_batch(srv_client *c, int no_wait)
+{
+    return commit_batch_ex(c, no_wait, 0);
+}
+
+/* ---------------- pipeline groups ----------------
+ *
+ * Commands of one client that arrive in one read (a pipeline) share one
+ * engine write: a data command (read or write, not admin, pub/sub,
+ * blocking or no-multi) that has more complete input behind it leaves its
+ * operations in the batch, and the group is committed by the first command
+ * that is not deferred, before any reply or command that is not part of
+ * the group, and at the end of the client's input. The group is atomic:
+ * if its commit fails, the replies of all its commands are replaced by
+ * errors (reads of the group may have seen its writes). A group that meets
+ * an engine stall waits for it (as EXEC does) instead of being held back,
+ * and groups stay off for SRV_GROUP_OFF_MS so held-back single commands
+ * carry the backpressure meanwhile. Replies still go out only after the
+ * durable point, so appendfsync is unchanged. */
+
+#define SRV_GROUP_MAX_CMDS  128
+#define SRV_GROUP_MAX_OPS   4096
+#define SRV_GROUP_MAX_BYTES (1024 * 1024)
+/* A command with a longer argument runs alone: the engine refuses keys
+ * past max_key_bytes (64 KiB) only at commit, and that must fail the
+ * command, not its whole group. */
+#define SRV_GROUP_MAX_ARG 16384
+#define SRV_GROUP_OFF_MS  100
+
+static struct {
+    srv_client *c;        /* owner of the open group, NULL when none */
+    int n;                /* commands in it */
+    srv__reply_mark mark; /* replies before its first command */
+    int more_input;       /* set by process_input: a complete command follows? unknown: 0 */
+    uint64_t off_until_us;
+} grp;
+
+static int groupable(const srv_client *c, const cmd_def *d)
+{
+    if (c->flags & (CL_FAKE | CL_REPLICA | CL_IN_EXEC | CL_MULTI | CL_REPLY_OFF | CL_REPLY_SKIP |
+                    CL_REPLY_SKIP_NEXT))
+        return 0;
+    if (!(d->flags & (CMD_WRITE | CMD_READONLY))) return 0;
+    if (d->flags & (CMD_ADMIN | CMD_PUBSUB | CMD_BLOCKING | CMD_NO_MULTI)) return 0;
+    for (int i = 1; i < c->argc; i++)
+        if (c->argvlen[i] > SRV_GROUP_MAX_ARG) return 0;
+    if (grp.off_until_us) {
+        if (ev_now_us() < grp.off_until_us) return 0;
+        grp.off_until_us = 0;
+    }
+    return 1;
+}
+
+/* Commits the open group, if any (see above). */
+static void group_flush(void)
+{
+    if (!grp.c) return;
+    srv_client *c = grp.c;
+    int n = grp.n;
+    grp.c = NULL;
+    grp.n = 0;
+    int rc = commit_batch_ex(c, 1, 1);
+    if (rc == ERR_BUSY) {
+        uint64_t t0 = ev_now_us();
+        srv.stat_write_stalls++;
+        rc = commit_batch(c, 0);
+        uint64_t now = ev_now_us();
+        srv.stat_write_stall_us += now - t0;
+        grp.off_until_us = now + SRV_GROUP_OFF_MS * 1000;
+    }
+    if (rc) {
+        srv__truncate_replies(c, &grp.mark);
+        for (int i = 0; i < n; i++) reply_errorf(c, "ERR storage error: %s", err_msg());
+    }
 }
 
 static void slowlog_add(srv_client *c, uint64_t usec)
@@ -287,10 +365,21 @@ static void call(srv_client *c, cmd_entry *e)
     c->lastcmd = d;
     uint64_t start = ev_ticks();
     srv_client *prev = srv.current;
+    int group = grp.c == c || (grp.more_input && groupable(c, d));
+    if (group && !grp.c) {
+        grp.c = c;
+        grp.mark = m;
+    }
     srv.current = c;
     d->proc(c);
     srv.current = prev;
-    if (!(c->flags & CL_IN_EXEC)) {
+    if (group) {
+        grp.n++;
+        if (!grp.more_input || grp.n >= SRV_GROUP_MAX_CMDS ||
+            (srv.batch && (strata_batch_count(srv.batch) >= SRV_GROUP_MAX_OPS ||
+                           strata_batch_bytes(srv.batch) >= SRV_GROUP_MAX_BYTES)))
+            group_flush();
+    } else if (!(c->flags & CL_IN_EXEC)) {
         int rc = commit_batch(c, !(c->flags & CL_FAKE));
         if (rc == ERR_BUSY) { /* engine stall: hold the command back, run it again later */
             srv__truncate_replies(c, &m);
@@ -416,6 +505,7 @@ static int allowed_in_pubsub(const char *name)
  * reason, as Redis does. */
 static void reject(srv_client *c, const char *msg)
 {
+    group_flush(); /* the group's replies come first and may become errors */
     if (c->cmd && !strcmp(c->cmd->name, "exec")) {
         reply_errorf(c, "EXECABORT Transaction discarded because of: %s",
                      strncmp(msg, "ERR ", 4) ? msg : msg + 4);
@@ -504,11 +594,16 @@ static int process_command(srv_client *c)
             reject(c, "ERR Command not allowed inside a transaction");
             return 0;
         }
+        group_flush();
         queue_command(c, e);
         srv__add_reply(c, "+QUEUED\r\n", 9);
         return 0;
     }
-    if (paused_for(d)) return 1;
+    if (grp.c && !groupable(c, d)) group_flush();
+    if (paused_for(d)) {
+        group_flush();
+        return 1;
+    }
     if (c->flags & CL_REPLY_SKIP_NEXT) {
         c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
         call(c, e);
@@ -569,6 +664,7 @@ void srv__process_input(srv_client *c)
             srv.stat_protocol_errors++;
             log_verbose("Protocol error (%s) from client: id=%llu addr=%s", c->rp.errbuf,
                         (unsigned long long)c->id, c->addr);
+            group_flush();
             c->flags &= ~(CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT);
             reply_error(c, c->rp.errbuf);
             c->flags |= CL_CLOSE_AFTER_REPLY;
@@ -582,7 +678,10 @@ void srv__process_input(srv_client *c)
                 since_clock = 0;
                 srv.now_ms = srv__wall_ms();
             }
-            if (process_command(c)) { /* paused: keep the command for later */
+            grp.more_input = c->qpos + used < c->qlen;
+            int held = process_command(c);
+            grp.more_input = 0;
+            if (held) { /* paused: keep the command for later */
                 c->flags |= CL_READ_PAUSED;
                 srv__set_read(c, 0);
                 break;
@@ -592,6 +691,7 @@ void srv__process_input(srv_client *c)
         c->qpos += used;
         resp_reset(&c->rp);
     }
+    group_flush();
     srv.now_ms = 0; /* outside a command, cmd_now_ms() reads the clock */
     if (c->qpos == c->qlen) c->qpos = c->qlen = 0;
 }
