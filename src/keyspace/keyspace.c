@@ -29,6 +29,7 @@
 #include "keyspace/glob.h"
 #include "keyspace/internal.h"
 #include "keyspace/overlay.h"
+#include "keyspace/rowcache.h"
 #include "keyspace/slot.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
@@ -85,12 +86,16 @@ struct ks {
     int exp_rr; /* next pdb the expire cycle visits */
     rng_t rng;
     ks_txn txn;
+    ks__rc *rc; /* row cache of metadata records (NULL: off) */
 };
 
+/* engine: 0 malloc, 1 engine allocation, 2 row cache reference. */
 static void buf_release(void *p, int engine)
 {
     if (!p) return;
-    if (engine)
+    if (engine == 2)
+        ks__rc_unref(p);
+    else if (engine)
         strata_free(p);
     else
         free(p);
@@ -127,6 +132,53 @@ static int tx_get(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, 
     if (ks__ov_covered(t->ov, k, kl)) return ERR_NOTFOUND;
     *engine = 1;
     return strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
+}
+
+static int is_meta_key(const uint8_t *k, size_t kl)
+{
+    return kl >= META_HDR && k[0] != SYS && k[3] == TAG_META;
+}
+
+/* tx_get for a metadata key, through the row cache (*engine may be 2). */
+static int tx_get_meta(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, int *engine)
+{
+    ks__rc *rc = t->ks->rc;
+    if (!rc || ks__ov_get(t->ov, k, kl) || ks__ov_covered(t->ov, k, kl))
+        return tx_get(t, k, kl, v, vl, engine);
+    const uint8_t *cv;
+    int hit = ks__rc_get(rc, k, kl, &cv, vl);
+    if (hit == 1) return ERR_NOTFOUND;
+    if (hit == 2) {
+        *v = (void *)(uintptr_t)cv;
+        *engine = 2;
+        return 0;
+    }
+    *engine = 1;
+    int r = strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
+    if (r == 0) ks__rc_put(rc, k, kl, *v, *vl);
+    if (r == ERR_NOTFOUND) ks__rc_put(rc, k, kl, NULL, 0);
+    return r;
+}
+
+/* The batch of t's overlay reached the engine (committed) or its fate is
+ * unknown: the row cache takes the new values, or forgets the keys. */
+static void rc_follow_overlay(ks_txn *t, int committed)
+{
+    ks__rc *rc = t->ks->rc;
+    if (!rc) return;
+    if (ks__ov_ranges(t->ov)) {
+        ks__rc_clear(rc);
+        return;
+    }
+    size_t n;
+    const ks__ov_entry *e = ks__ov_entries(t->ov, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_meta_key(e[i].key, e[i].klen)) continue;
+        if (committed)
+            ks__rc_put(rc, e[i].key, e[i].klen, e[i].val, e[i].vlen);
+        else
+            ks__rc_erase(rc, e[i].key, e[i].klen);
+    }
 }
 
 /* Remembers where the engine's sequence stood before the batch's first write
@@ -348,6 +400,7 @@ static int reset_known(ks_txn *t, int known)
         for (int i = 0; i < t->any_unflushed; i++) t->cnt_unflushed[t->unflushed_list[i]] = 0;
         t->any_unflushed = 0;
     }
+    rc_follow_overlay(t, committed);
     if (committed) {
         adopt(t);
         ks__ov_clear(t->ov);
@@ -698,7 +751,7 @@ int ks_lookup(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
     void *v;
     size_t vl;
     int eng;
-    rc = tx_get(t, b.p, b.len, &v, &vl, &eng);
+    rc = tx_get_meta(t, b.p, b.len, &v, &vl, &eng);
     ks__kb_free(&b);
     if (rc == ERR_NOTFOUND) return 0;
     if (rc) return rc;
@@ -1338,6 +1391,7 @@ int ks_attach(ks_t *ks, strata_db *db, int databases)
         return err_set(ERR_INVAL, "keyspace: databases must be 1..%d", KS_MAX_DBS);
     ks->db = db;
     ks->databases = databases;
+    ks__rc_clear(ks->rc); /* whatever it held described another engine state */
     int rc = load_map(ks);
     for (int p = 0; p < 256 && !rc; p++) {
         uint8_t k[3] = {SYS, 'C', (uint8_t)p};
@@ -1374,12 +1428,25 @@ int ks_attach(ks_t *ks, strata_db *db, int databases)
 void ks_free(ks_t *ks)
 {
     if (!ks) return;
+    ks__rc_free(ks->rc);
     ks__ov_free(ks->txn.ov);
     free(ks->txn.pend);
     free(ks->dset);
     free(ks->dlist);
     pthread_mutex_destroy(&ks->mu);
     free(ks);
+}
+
+int ks_set_cache_bytes(ks_t *ks, size_t bytes)
+{
+    ks__rc_free(ks->rc);
+    ks->rc = ks__rc_new(bytes);
+    return bytes && !ks->rc ? ERR_NOMEM : 0;
+}
+
+void ks_cache_stats(const ks_t *ks, uint64_t *hits, uint64_t *misses, size_t *bytes)
+{
+    ks__rc_stats(ks->rc, hits, misses, bytes);
 }
 
 int ks_databases(const ks_t *ks)
@@ -1414,6 +1481,8 @@ static int follow_op(void *arg, uint64_t seq, int op, uint32_t partition, const 
 {
     follow *f = arg;
     const uint8_t *k = key;
+    if (partition == 0 && op == STRATA_OP_DELETE_RANGE) ks__rc_clear(f->ks->rc);
+    if (partition == 0 && is_meta_key(k, klen)) ks__rc_erase(f->ks->rc, k, klen);
     if (partition != 0 || klen < 2 || k[0] != SYS) return 0;
     if (k[1] == 'C' && klen == 3) f->cnt[k[2]] = 1;
     if (k[1] == 'D' && klen == 2) f->map = 1;

@@ -87,6 +87,17 @@ void ks__ov_free(ks__overlay *o)
     free(o);
 }
 
+const ks__ov_entry *ks__ov_entries(const ks__overlay *o, size_t *n)
+{
+    *n = o->n;
+    return o->ents;
+}
+
+size_t ks__ov_ranges(const ks__overlay *o)
+{
+    return o->nranges;
+}
+
 size_t ks__ov_writes(const ks__overlay *o)
 {
     return o->writes;

@@ -95,6 +95,8 @@ static const cfg_def table[] = {
     {"memtable-bytes", 0, T_MEM, F_IMMUTABLE, OFF(memtable_bytes), 1024 * 1024, LLMAX, "64mb", 0,
      0},
     {"block-cache-bytes", 0, T_MEM, F_IMMUTABLE, OFF(block_cache_bytes), 0, LLMAX, "256mb", 0, 0},
+    {"keyspace-cache-bytes", 0, T_MEM, F_IMMUTABLE, OFF(keyspace_cache_bytes), 0, LLMAX, "32mb", 0,
+     0},
     {"slowlog-log-slower-than", 0, T_INT, 0, OFF(slowlog_log_slower_than), -1, LLMAX, "10000", 0,
      0},
     {"slowlog-max-len", 0, T_INT, 0, OFF(slowlog_max_len), 0, 1000000, "128", 0, 0},

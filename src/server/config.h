@@ -48,6 +48,7 @@ typedef struct srv_config {
     long long metrics_port; /* 0 = off */
     long long memtable_bytes;
     long long block_cache_bytes;
+    long long keyspace_cache_bytes; /* row cache of metadata records; 0 = off */
     long long slowlog_log_slower_than;
     long long slowlog_max_len;
     long long latency_monitor_threshold;
