@@ -155,8 +155,9 @@ static int tx_get_meta(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t 
     }
     *engine = 1;
     int r = strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
+    /* Only keys that exist are brought in: a stream of writes of new keys
+     * (a bulk load) neither fills the cache nor pays for it. */
     if (r == 0) ks__rc_put(rc, k, kl, *v, *vl);
-    if (r == ERR_NOTFOUND) ks__rc_put(rc, k, kl, NULL, 0);
     return r;
 }
 
@@ -174,8 +175,8 @@ static void rc_follow_overlay(ks_txn *t, int committed)
     const ks__ov_entry *e = ks__ov_entries(t->ov, &n);
     for (size_t i = 0; i < n; i++) {
         if (!is_meta_key(e[i].key, e[i].klen)) continue;
-        if (committed)
-            ks__rc_put(rc, e[i].key, e[i].klen, e[i].val, e[i].vlen);
+        if (committed && e[i].val)
+            ks__rc_update(rc, e[i].key, e[i].klen, e[i].val, e[i].vlen);
         else
             ks__rc_erase(rc, e[i].key, e[i].klen);
     }

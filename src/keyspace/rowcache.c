@@ -166,6 +166,11 @@ void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t v
     rc->used_bytes += charge;
 }
 
+void ks__rc_update(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl)
+{
+    if (rc && find(rc, k, kl, rc_hash(k, kl)) >= 0) ks__rc_put(rc, k, kl, v, vl);
+}
+
 void ks__rc_stats(const ks__rc *rc, uint64_t *hits, uint64_t *misses, size_t *bytes)
 {
     *hits = rc ? rc->hits : 0;

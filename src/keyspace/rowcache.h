@@ -32,6 +32,8 @@ void ks__rc_free(ks__rc *rc);
 int ks__rc_get(ks__rc *rc, const uint8_t *k, size_t kl, const uint8_t **v, size_t *vl);
 /* Records that the engine holds v for k (v NULL: k is absent). */
 void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl);
+/* ks__rc_put when k is cached, else nothing. */
+void ks__rc_update(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl);
 /* Forgets k. */
 void ks__rc_erase(ks__rc *rc, const uint8_t *k, size_t kl);
 /* Forgets everything. */

@@ -884,6 +884,14 @@ static void test_rowcache(void)
     ks__rc_unref(v);
     ks__rc_unref(v2);
     CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_update(rc, k1, sizeof(k1), "x", 1); /* not cached: stays out */
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_put(rc, k1, sizeof(k1), "x", 1);
+    ks__rc_update(rc, k1, sizeof(k1), "yz", 2);
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
+    CHECK(vl == 2 && memcmp(v, "yz", 2) == 0);
+    ks__rc_unref(v);
+    ks__rc_erase(rc, k1, sizeof(k1));
     /* bounded: many keys never charge more than the budget; big rows are skipped */
     uint8_t k[24] = {0};
     for (int i = 0; i < 1000; i++) {
