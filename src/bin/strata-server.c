@@ -70,7 +70,8 @@ int main(int argc, char **argv)
      * compaction filter goes into the options, and the tables are registered
      * once the engine is open (commands/data.h). */
     ks_t *ks = ks_new();
-    if (!ks || cmds_data_setup(ks)) {
+    if (!ks || ks_set_cache_bytes(ks, (size_t)srv_cfg.keyspace_cache_bytes) ||
+        cmds_data_setup(ks)) {
         fprintf(stderr, "strata-server: cannot set up the keyspace\n");
         return 1;
     }

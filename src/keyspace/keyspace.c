@@ -12,6 +12,8 @@
  * keys and a hash's fields, so SCAN and HSCAN cursors are plain integers
  * (slot << 32 | h, and fh) that survive restarts.
  *
+ * The encoders live in codec.c (codec.h).
+ *
  * State: the committed copies of the system records live in ks_t; the
  * transaction's changes to them live in ks_txn until reset() re-reads them. */
 #include "keyspace/keyspace.h"
@@ -23,24 +25,19 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "keyspace/codec.h"
 #include "keyspace/glob.h"
 #include "keyspace/internal.h"
 #include "keyspace/overlay.h"
+#include "keyspace/rowcache.h"
 #include "keyspace/slot.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
 #include "util/err.h"
 #include "util/rand.h"
 
-#define TAG_META     0x01
-#define TAG_FIELD    0x02
-#define TAG_EXP      0x03
-#define SYS          0xFF
-#define META_HDR     8  /* pdb + slot + tag + h */
-#define FIELD_HDR    16 /* pdb + slot + tag + version + fh */
 #define SMALL_SET    64 /* collections this small are deleted field by field */
 #define VERSION_STEP 1024
-#define MF_EXPIRE    0x01
 
 typedef struct dead {
     uint64_t version;
@@ -58,9 +55,11 @@ struct ks_txn {
     int map_dirty;
     uint64_t keys[256], expires[256];
     uint8_t cnt_dirty[256];
-    int any_cnt_dirty;
+    int any_cnt_dirty;          /* number of pdbs in dirty_list */
+    uint8_t dirty_list[256];    /* the pdbs with cnt_dirty set, so no pass over all 256 */
     uint8_t cnt_unflushed[256]; /* count changed, record not yet in the batch */
-    int any_unflushed;
+    int any_unflushed;          /* number of pdbs in unflushed_list */
+    uint8_t unflushed_list[256];
     int wrote;     /* something went into the batch since the last reset */
     uint64_t seq0; /* engine sequence before the first write */
     uint32_t ops;  /* batch operations after the last write */
@@ -87,169 +86,16 @@ struct ks {
     int exp_rr; /* next pdb the expire cycle visits */
     rng_t rng;
     ks_txn txn;
+    ks__rc *rc; /* row cache of metadata records (NULL: off) */
 };
 
-/* ---------------------------------------------------------------- helpers */
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-static uint16_t get_be16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t get_be64(const uint8_t *p)
-{
-    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
-}
-
-static uint32_t h32(const void *p, size_t n)
-{
-    uint32_t h = (uint32_t)XXH3_64bits(p, n);
-    return h ? h : 1;
-}
-
-/* A key buffer: inline for short keys, heap for long ones. */
-typedef struct kbuf {
-    uint8_t *p;
-    size_t len;
-    uint8_t inl[160];
-} kbuf;
-
-static int kb_init(kbuf *b, size_t need)
-{
-    b->len = 0;
-    b->p = need <= sizeof(b->inl) ? b->inl : malloc(need);
-    return b->p ? 0 : ERR_NOMEM;
-}
-static void kb_free(kbuf *b)
-{
-    if (b->p != b->inl) free(b->p);
-    b->p = NULL;
-}
-
-static int meta_key(kbuf *b, uint8_t pdb, uint16_t slot, const void *key, size_t klen)
-{
-    if (kb_init(b, META_HDR + klen)) return ERR_NOMEM;
-    b->p[0] = pdb;
-    put_be16(b->p + 1, slot);
-    b->p[3] = TAG_META;
-    put_be32(b->p + 4, h32(key, klen));
-    if (klen) memcpy(b->p + META_HDR, key, klen);
-    b->len = META_HDR + klen;
-    return 0;
-}
-
-static int field_key(kbuf *b, uint8_t pdb, uint16_t slot, uint64_t ver, const void *f, size_t fl)
-{
-    if (kb_init(b, FIELD_HDR + fl)) return ERR_NOMEM;
-    b->p[0] = pdb;
-    put_be16(b->p + 1, slot);
-    b->p[3] = TAG_FIELD;
-    put_be64(b->p + 4, ver);
-    put_be32(b->p + 12, h32(f, fl));
-    if (fl) memcpy(b->p + FIELD_HDR, f, fl);
-    b->len = FIELD_HDR + fl;
-    return 0;
-}
-
-/* [pdb][slot][0x02][ver] prefix and its end (ver + 1). */
-static void field_prefix(uint8_t out[12], uint8_t pdb, uint16_t slot, uint64_t ver)
-{
-    out[0] = pdb;
-    put_be16(out + 1, slot);
-    out[3] = TAG_FIELD;
-    put_be64(out + 4, ver);
-}
-
-static int exp_key(kbuf *b, uint8_t pdb, int64_t when, uint16_t slot, const void *key, size_t klen)
-{
-    if (kb_init(b, 14 + klen)) return ERR_NOMEM;
-    b->p[0] = pdb;
-    b->p[1] = b->p[2] = 0xFF;
-    b->p[3] = TAG_EXP;
-    put_be64(b->p + 4, (uint64_t)when);
-    put_be16(b->p + 12, slot);
-    if (klen) memcpy(b->p + 14, key, klen);
-    b->len = 14 + klen;
-    return 0;
-}
-
-/* Metadata value: [type][flags][expire u64 LE if flag][collections: version, count varints][string bytes] */
-static int meta_encode(const ks_meta *m, const void *sval, size_t slen, uint8_t **out, size_t *len)
-{
-    size_t n = 2 + (m->expire_ms ? 8 : 0) + (m->type == KS_STRING ? slen : 2 * VARINT_MAX);
-    uint8_t *p = malloc(n ? n : 1);
-    if (!p) return ERR_NOMEM;
-    size_t o = 0;
-    p[o++] = (uint8_t)m->type;
-    p[o++] = m->expire_ms ? MF_EXPIRE : 0;
-    if (m->expire_ms) {
-        put_u64(p + o, (uint64_t)m->expire_ms);
-        o += 8;
-    }
-    if (m->type == KS_STRING) {
-        if (slen) memcpy(p + o, sval, slen);
-        o += slen;
-    } else {
-        o += put_varint(p + o, m->version);
-        o += put_varint(p + o, m->count);
-    }
-    *out = p;
-    *len = o;
-    return 0;
-}
-
-static int meta_decode(ks_meta *m, const uint8_t *v, size_t vlen)
-{
-    if (vlen < 2) return err_set(ERR_CORRUPT, "keyspace: short metadata record");
-    const uint8_t *p = v + 2, *end = v + vlen;
-    m->type = v[0];
-    m->expire_ms = 0;
-    m->version = m->count = 0;
-    m->val = NULL;
-    m->vlen = 0;
-    if (v[1] & MF_EXPIRE) {
-        if (end - p < 8) return err_set(ERR_CORRUPT, "keyspace: short metadata expiry");
-        m->expire_ms = (int64_t)get_u64(p);
-        p += 8;
-    }
-    if (m->type == KS_STRING) {
-        m->val = p;
-        m->vlen = (size_t)(end - p);
-    } else if (m->type == KS_HASH) {
-        size_t a = get_varint(p, end, &m->version);
-        size_t b = a ? get_varint(p + a, end, &m->count) : 0;
-        if (!a || !b) return err_set(ERR_CORRUPT, "keyspace: bad collection metadata");
-    } else {
-        return err_set(ERR_CORRUPT, "keyspace: unknown type %d", m->type);
-    }
-    m->exists = m->stored = 1;
-    m->stored_expire = m->expire_ms;
-    m->stored_type = m->type;
-    m->stored_version = m->version;
-    m->stored_count = m->count;
-    return 0;
-}
-
+/* engine: 0 malloc, 1 engine allocation, 2 row cache reference. */
 static void buf_release(void *p, int engine)
 {
     if (!p) return;
-    if (engine)
+    if (engine == 2)
+        ks__rc_unref(p);
+    else if (engine)
         strata_free(p);
     else
         free(p);
@@ -286,6 +132,54 @@ static int tx_get(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, 
     if (ks__ov_covered(t->ov, k, kl)) return ERR_NOTFOUND;
     *engine = 1;
     return strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
+}
+
+static int is_meta_key(const uint8_t *k, size_t kl)
+{
+    return kl >= META_HDR && k[0] != SYS && k[3] == TAG_META;
+}
+
+/* tx_get for a metadata key, through the row cache (*engine may be 2). */
+static int tx_get_meta(ks_txn *t, const uint8_t *k, size_t kl, void **v, size_t *vl, int *engine)
+{
+    ks__rc *rc = t->ks->rc;
+    if (!rc || ks__ov_get(t->ov, k, kl) || ks__ov_covered(t->ov, k, kl))
+        return tx_get(t, k, kl, v, vl, engine);
+    const uint8_t *cv;
+    int hit = ks__rc_get(rc, k, kl, &cv, vl);
+    if (hit == 1) return ERR_NOTFOUND;
+    if (hit == 2) {
+        *v = (void *)(uintptr_t)cv;
+        *engine = 2;
+        return 0;
+    }
+    *engine = 1;
+    int r = strata_get(t->ks->db, NULL, 0, k, kl, v, vl);
+    /* Only keys that exist are brought in: a stream of writes of new keys
+     * (a bulk load) neither fills the cache nor pays for it. */
+    if (r == 0) ks__rc_put(rc, k, kl, *v, *vl);
+    return r;
+}
+
+/* The batch of t's overlay reached the engine (committed) or its fate is
+ * unknown: the row cache takes the new values, or forgets the keys. */
+static void rc_follow_overlay(ks_txn *t, int committed)
+{
+    ks__rc *rc = t->ks->rc;
+    if (!rc) return;
+    if (ks__ov_ranges(t->ov)) {
+        ks__rc_clear(rc);
+        return;
+    }
+    size_t n;
+    const ks__ov_entry *e = ks__ov_entries(t->ov, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_meta_key(e[i].key, e[i].klen)) continue;
+        if (committed && e[i].val)
+            ks__rc_update(rc, e[i].key, e[i].klen, e[i].val, e[i].vlen);
+        else
+            ks__rc_erase(rc, e[i].key, e[i].klen);
+    }
 }
 
 /* Remembers where the engine's sequence stood before the batch's first write
@@ -325,7 +219,7 @@ static uint64_t *cnt_keys(ks_txn *t, uint8_t pdb)
 {
     if (!t->cnt_dirty[pdb]) {
         t->cnt_dirty[pdb] = 1;
-        t->any_cnt_dirty = 1;
+        t->dirty_list[t->any_cnt_dirty++] = pdb;
         t->keys[pdb] = t->ks->keys[pdb];
         t->expires[pdb] = t->ks->expires[pdb];
     }
@@ -339,24 +233,25 @@ static int put_counts(ks_txn *t, uint8_t pdb, int64_t dkeys, int64_t dexp)
     uint64_t *k = cnt_keys(t, pdb);
     *k += (uint64_t)dkeys;
     t->expires[pdb] += (uint64_t)dexp;
-    t->cnt_unflushed[pdb] = 1;
-    t->any_unflushed = 1;
+    if (!t->cnt_unflushed[pdb]) {
+        t->cnt_unflushed[pdb] = 1;
+        t->unflushed_list[t->any_unflushed++] = pdb;
+    }
     return 0;
 }
 
 int ks_end(ks_txn *t)
 {
-    if (!t->any_unflushed) return 0;
-    for (int p = 0; p < 256; p++) {
-        if (!t->cnt_unflushed[p]) continue;
-        uint8_t key[3] = {SYS, 'C', (uint8_t)p}, val[16];
+    while (t->any_unflushed) {
+        uint8_t p = t->unflushed_list[t->any_unflushed - 1];
+        uint8_t key[3] = {SYS, 'C', p}, val[16];
         put_u64(val, t->keys[p]);
         put_u64(val + 8, t->expires[p]);
         int rc = tx_put(t, key, 3, val, 16);
         if (rc) return rc;
         t->cnt_unflushed[p] = 0;
+        t->any_unflushed--;
     }
-    t->any_unflushed = 0;
     return 0;
 }
 
@@ -465,7 +360,7 @@ static void dead_remove_at(ks_t *ks, size_t j)
 static int dead_record_present(ks_t *ks, uint64_t ver)
 {
     uint8_t k[10] = {SYS, 'G'};
-    put_be64(k + 2, ver);
+    ks__put_be64(k + 2, ver);
     void *v;
     size_t vl;
     int rc = strata_get(ks->db, NULL, 0, k, 10, &v, &vl);
@@ -478,8 +373,8 @@ static int dead_record_present(ks_t *ks, uint64_t ver)
 static void adopt(ks_txn *t)
 {
     ks_t *ks = t->ks;
-    for (int p = 0; p < 256 && t->any_cnt_dirty; p++) {
-        if (!t->cnt_dirty[p]) continue;
+    for (int i = 0; i < t->any_cnt_dirty; i++) {
+        uint8_t p = t->dirty_list[i];
         ks->keys[p] = t->keys[p];
         ks->expires[p] = t->expires[p];
         t->cnt_dirty[p] = 0;
@@ -503,18 +398,19 @@ static int reset_known(ks_txn *t, int known)
                     (known >= 0 ? known : strata_last_sequence(t->ks->db) == t->seq0 + t->ops);
     t->wrote = 0;
     if (t->any_unflushed) { /* a caller skipped ks_end(): trust only the engine */
-        memset(t->cnt_unflushed, 0, sizeof(t->cnt_unflushed));
+        for (int i = 0; i < t->any_unflushed; i++) t->cnt_unflushed[t->unflushed_list[i]] = 0;
         t->any_unflushed = 0;
     }
+    rc_follow_overlay(t, committed);
     if (committed) {
         adopt(t);
         ks__ov_clear(t->ov);
         return 0;
     }
     if (t->any_cnt_dirty) {
-        for (int p = 0; p < 256; p++) {
-            if (!t->cnt_dirty[p]) continue;
-            uint8_t k[3] = {SYS, 'C', (uint8_t)p};
+        for (int i = 0; i < t->any_cnt_dirty; i++) {
+            uint8_t p = t->dirty_list[i];
+            uint8_t k[3] = {SYS, 'C', p};
             int r = sys_get_u64s(ks, k, 3, &ks->keys[p], &ks->expires[p]);
             if (r && !rc) rc = r;
             t->cnt_dirty[p] = 0;
@@ -722,12 +618,12 @@ static int drop_fields(ks_txn *t, uint8_t pdb, uint16_t slot, uint64_t ver, uint
 {
     if (count == 0) return 0;
     uint8_t lo[12], hi[12];
-    field_prefix(lo, pdb, slot, ver);
-    field_prefix(hi, pdb, slot, ver + 1);
+    ks__field_prefix(lo, pdb, slot, ver);
+    ks__field_prefix(hi, pdb, slot, ver + 1);
     if (count > SMALL_SET) {
         uint8_t k[10] = {SYS, 'G'}, v[3] = {pdb};
-        put_be64(k + 2, ver);
-        put_be16(v + 1, slot);
+        ks__put_be64(k + 2, ver);
+        ks__put_be16(v + 1, slot);
         int rc = tx_put(t, k, 10, v, 3);
         if (rc) return rc;
         if (t->npend == t->pcap) {
@@ -769,15 +665,15 @@ static int del_stored(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, si
                       ks_meta *m, int keep_fields)
 {
     if (!m->stored) return 0;
-    kbuf b;
-    int rc = meta_key(&b, pdb, slot, key, klen);
+    ks__kbuf b;
+    int rc = ks__meta_key(&b, pdb, slot, key, klen);
     if (rc) return rc;
     rc = tx_del(t, b.p, b.len);
-    kb_free(&b);
+    ks__kb_free(&b);
     if (!rc && m->stored_expire) {
-        if ((rc = exp_key(&b, pdb, m->stored_expire, slot, key, klen))) return rc;
+        if ((rc = ks__exp_key(&b, pdb, m->stored_expire, slot, key, klen))) return rc;
         rc = tx_del(t, b.p, b.len);
-        kb_free(&b);
+        ks__kb_free(&b);
     }
     if (!rc) rc = put_counts(t, pdb, -1, m->stored_expire ? -1 : 0);
     if (!rc && !keep_fields && m->stored_type != KS_STRING)
@@ -794,25 +690,25 @@ static int del_stored(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, si
 static int write_meta(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, size_t klen,
                       ks_meta *m, const void *sval, size_t slen)
 {
-    uint8_t *v;
+    uint8_t room[512], *v;
     size_t vl;
-    kbuf b;
-    int rc = meta_encode(m, sval, slen, &v, &vl);
+    ks__kbuf b;
+    int rc = ks__meta_encode(m, sval, slen, room, sizeof(room), &v, &vl);
     if (rc) return rc;
-    if ((rc = meta_key(&b, pdb, slot, key, klen))) goto err;
+    if ((rc = ks__meta_key(&b, pdb, slot, key, klen))) goto err;
     rc = tx_put(t, b.p, b.len, v, vl);
-    kb_free(&b);
+    ks__kb_free(&b);
     if (rc) goto err;
     if (m->stored && m->stored_expire && m->stored_expire != m->expire_ms) {
-        if ((rc = exp_key(&b, pdb, m->stored_expire, slot, key, klen))) goto err;
+        if ((rc = ks__exp_key(&b, pdb, m->stored_expire, slot, key, klen))) goto err;
         rc = tx_del(t, b.p, b.len);
-        kb_free(&b);
+        ks__kb_free(&b);
         if (rc) goto err;
     }
     if (m->expire_ms && (!m->stored || m->stored_expire != m->expire_ms)) {
-        if ((rc = exp_key(&b, pdb, m->expire_ms, slot, key, klen))) goto err;
+        if ((rc = ks__exp_key(&b, pdb, m->expire_ms, slot, key, klen))) goto err;
         rc = tx_put(t, b.p, b.len, "", 0);
-        kb_free(&b);
+        ks__kb_free(&b);
         if (rc) goto err;
     }
     int64_t dk = m->stored ? 0 : 1;
@@ -826,7 +722,7 @@ static int write_meta(ks_txn *t, uint8_t pdb, uint16_t slot, const void *key, si
         m->stored_count = m->count;
     }
 err:
-    free(v);
+    if (v != room) free(v);
     return rc;
 }
 
@@ -835,24 +731,34 @@ static int expired_now(const ks_txn *t, const ks_meta *m)
     return m->expire_ms && m->expire_ms <= t->now;
 }
 
+/* The slot of key: cached in m when m came from ks_lookup of this key. */
+static uint16_t meta_slot(const ks_meta *m, const void *key, size_t klen)
+{
+    if (m->slot_key_ == key && m->slot_klen_ == klen && key) return m->slot_;
+    return ks_key_slot(key, klen);
+}
+
 int ks_lookup(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     memset(m, 0, sizeof(*m));
     uint8_t pdb = tx_pdb(t, db);
     uint16_t slot = ks_key_slot(key, klen);
-    kbuf b;
-    int rc = meta_key(&b, pdb, slot, key, klen);
+    m->slot_key_ = key;
+    m->slot_klen_ = klen;
+    m->slot_ = slot;
+    ks__kbuf b;
+    int rc = ks__meta_key(&b, pdb, slot, key, klen);
     if (rc) return rc;
     void *v;
     size_t vl;
     int eng;
-    rc = tx_get(t, b.p, b.len, &v, &vl, &eng);
-    kb_free(&b);
+    rc = tx_get_meta(t, b.p, b.len, &v, &vl, &eng);
+    ks__kb_free(&b);
     if (rc == ERR_NOTFOUND) return 0;
     if (rc) return rc;
     m->buf_ = v;
     m->buf_engine_ = eng;
-    if ((rc = meta_decode(m, v, vl))) {
+    if ((rc = ks__meta_decode(m, v, vl))) {
         ks_meta_release(m);
         return rc;
     }
@@ -868,7 +774,7 @@ int ks_set_string(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, c
                   size_t vlen, int64_t expire_ms)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     int rc = 0;
     if (m->stored && m->stored_type != KS_STRING)
         rc = drop_fields(t, pdb, slot, m->stored_version, m->stored_count);
@@ -886,7 +792,7 @@ int ks_set_string(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, c
 int ks_delete(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     int existed = m->exists;
-    int rc = del_stored(t, tx_pdb(t, db), ks_key_slot(key, klen), key, klen, m, 0);
+    int rc = del_stored(t, tx_pdb(t, db), meta_slot(m, key, klen), key, klen, m, 0);
     m->exists = 0;
     return rc ? rc : existed;
 }
@@ -895,7 +801,7 @@ int ks_set_expire(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, i
 {
     if (!m->exists) return ERR_NOTFOUND;
     m->expire_ms = expire_ms;
-    return write_meta(t, tx_pdb(t, db), ks_key_slot(key, klen), key, klen, m, m->val, m->vlen);
+    return write_meta(t, tx_pdb(t, db), meta_slot(m, key, klen), key, klen, m, m->val, m->vlen);
 }
 
 /* ----------------------------------------------------------------- hashes */
@@ -904,13 +810,13 @@ int ks_hash_get(ks_txn *t, int db, const void *key, size_t klen, const ks_meta *
                 size_t flen, void **val, size_t *vlen)
 {
     if (!m->exists || m->type != KS_HASH) return ERR_NOTFOUND;
-    kbuf b;
-    int rc = field_key(&b, tx_pdb(t, db), ks_key_slot(key, klen), m->version, f, flen);
+    ks__kbuf b;
+    int rc = ks__field_key(&b, tx_pdb(t, db), meta_slot(m, key, klen), m->version, f, flen);
     if (rc) return rc;
     void *v;
     int eng;
     rc = tx_get(t, b.p, b.len, &v, vlen, &eng);
-    kb_free(&b);
+    ks__kb_free(&b);
     if (rc) return rc;
     if (eng) { /* hand out malloc memory only */
         void *c = malloc(*vlen ? *vlen : 1);
@@ -927,7 +833,7 @@ int ks_hash_put(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
                 size_t flen, const void *v, size_t vlen, int *added)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     int rc;
     if (!m->exists) {
         /* A new hash: drop what a hidden expired record held, take a new version. */
@@ -942,8 +848,8 @@ int ks_hash_put(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
         m->expire_ms = 0;
         m->exists = 1;
     }
-    kbuf b;
-    if ((rc = field_key(&b, pdb, slot, m->version, f, flen))) return rc;
+    ks__kbuf b;
+    if ((rc = ks__field_key(&b, pdb, slot, m->version, f, flen))) return rc;
     void *old;
     size_t ol;
     int eng;
@@ -957,7 +863,7 @@ int ks_hash_put(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
         rc = 0;
     }
     if (!rc) rc = tx_put(t, b.p, b.len, v, vlen);
-    kb_free(&b);
+    ks__kb_free(&b);
     return rc;
 }
 
@@ -966,8 +872,8 @@ int ks_hash_del(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
 {
     *removed = 0;
     if (!m->exists || m->type != KS_HASH) return 0;
-    kbuf b;
-    int rc = field_key(&b, tx_pdb(t, db), ks_key_slot(key, klen), m->version, f, flen);
+    ks__kbuf b;
+    int rc = ks__field_key(&b, tx_pdb(t, db), meta_slot(m, key, klen), m->version, f, flen);
     if (rc) return rc;
     void *old;
     size_t ol;
@@ -983,14 +889,14 @@ int ks_hash_del(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m, con
     } else if (rc == ERR_NOTFOUND) {
         rc = 0;
     }
-    kb_free(&b);
+    ks__kb_free(&b);
     return rc;
 }
 
 int ks_hash_commit(ks_txn *t, int db, const void *key, size_t klen, ks_meta *m)
 {
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     if (m->count == 0) {
         /* Every field was deleted one by one: nothing left to drop. */
         int rc = m->stored ? del_stored(t, pdb, slot, key, klen, m, 1) : 0;
@@ -1006,11 +912,11 @@ int ks_hash_scan(ks_txn *t, int db, const void *key, size_t klen, const ks_meta 
     *next = 0;
     if (!m->exists || m->type != KS_HASH) return 0;
     uint8_t pdb = tx_pdb(t, db);
-    uint16_t slot = ks_key_slot(key, klen);
+    uint16_t slot = meta_slot(m, key, klen);
     uint8_t lo[16], hi[12];
-    field_prefix(lo, pdb, slot, m->version);
-    put_be32(lo + 12, (uint32_t)(cursor > UINT32_MAX ? UINT32_MAX : cursor));
-    field_prefix(hi, pdb, slot, m->version + 1);
+    ks__field_prefix(lo, pdb, slot, m->version);
+    ks__put_be32(lo + 12, (uint32_t)(cursor > UINT32_MAX ? UINT32_MAX : cursor));
+    ks__field_prefix(hi, pdb, slot, m->version + 1);
     mit it;
     int rc = mit_open(&it, t, lo, 16, hi, 12);
     if (rc) return rc;
@@ -1018,7 +924,7 @@ int ks_hash_scan(ks_txn *t, int db, const void *key, size_t klen, const ks_meta 
     uint32_t last = 0;
     for (; it.valid; mit_next(&it)) {
         if (it.kl < FIELD_HDR) continue;
-        uint32_t fh = get_be32(it.k + 12);
+        uint32_t fh = ks__get_be32(it.k + 12);
         /* Never stop inside a run of equal hashes: the cursor could not resume there. */
         if (count && seen >= count && fh != last) {
             *next = fh;
@@ -1111,10 +1017,10 @@ int ks_copy(ks_txn *t, int sdb, const void *skey, size_t sklen, ks_meta *src, in
         if ((rc = alloc_version(t, &dst->version))) goto done;
         dst->count = fv.n;
         for (size_t i = 0; i < fv.n && !rc; i++) {
-            kbuf b;
-            if ((rc = field_key(&b, dp, ds, dst->version, fv.f[i], fv.fl[i]))) break;
+            ks__kbuf b;
+            if ((rc = ks__field_key(&b, dp, ds, dst->version, fv.f[i], fv.fl[i]))) break;
             rc = tx_put(t, b.p, b.len, fv.v[i], fv.vl[i]);
-            kb_free(&b);
+            ks__kb_free(&b);
         }
         if (!rc) rc = write_meta(t, dp, ds, dkey, dklen, dst, NULL, 0);
         if (!rc && move_src) rc = del_stored(t, sp, ss, skey, sklen, src, 0);
@@ -1189,9 +1095,9 @@ int ks_swapdb(ks_txn *t, int a, int b)
 static void meta_seek_key(uint8_t out[8], uint8_t pdb, uint32_t slot, uint32_t h)
 {
     out[0] = pdb;
-    put_be16(out + 1, (uint16_t)slot);
+    ks__put_be16(out + 1, (uint16_t)slot);
     out[3] = TAG_META;
-    put_be32(out + 4, h);
+    ks__put_be32(out + 4, h);
 }
 
 /* Positions it at the first metadata record at or after (slot, h), skipping
@@ -1203,7 +1109,7 @@ static int seek_meta(mit *it, uint8_t pdb, uint32_t slot, uint32_t h)
     mit_seek(it, k, 8);
     for (int guard = 0; guard <= KS_SLOTS + 1; guard++) {
         if (!it->valid || it->kl < META_HDR || it->k[0] != pdb) return 0;
-        uint32_t s = get_be16(it->k + 1);
+        uint32_t s = ks__get_be16(it->k + 1);
         if (s >= KS_SLOTS) return 0;
         if (it->k[3] == TAG_META) return 1;
         if (s + 1 >= KS_SLOTS) return 0;
@@ -1215,7 +1121,7 @@ static int seek_meta(mit *it, uint8_t pdb, uint32_t slot, uint32_t h)
 
 static uint64_t pos_of(const uint8_t *k)
 {
-    return ((uint64_t)get_be16(k + 1) << 32) | get_be32(k + 4);
+    return ((uint64_t)ks__get_be16(k + 1) << 32) | ks__get_be32(k + 4);
 }
 
 int ks_scan(ks_txn *t, int db, uint64_t cursor, size_t count, int type, const char *pattern,
@@ -1248,7 +1154,7 @@ int ks_scan(ks_txn *t, int db, uint64_t cursor, size_t count, int type, const ch
         memset(&m, 0, sizeof(m));
         const uint8_t *key = it.k + META_HDR;
         size_t klen = it.kl - META_HDR;
-        int bad = meta_decode(&m, it.v, it.vl);
+        int bad = ks__meta_decode(&m, it.v, it.vl);
         if (!bad && expired_now(t, &m)) {
             if (nexp < 16 && !t->ks->replica && (exp[nexp] = malloc(klen ? klen : 1))) {
                 memcpy(exp[nexp], key, klen);
@@ -1291,7 +1197,7 @@ int ks_randomkey(ks_txn *t, int db, void **key, size_t *klen)
         if (!seek_meta(&it, pdb, slot, h) && !seek_meta(&it, pdb, 0, 0)) break; /* wrap */
         ks_meta m;
         memset(&m, 0, sizeof(m));
-        if (meta_decode(&m, it.v, it.vl) || expired_now(t, &m)) continue;
+        if (ks__meta_decode(&m, it.v, it.vl) || expired_now(t, &m)) continue;
         *klen = it.kl - META_HDR;
         *key = malloc(*klen ? *klen : 1);
         if (!*key) {
@@ -1322,7 +1228,7 @@ static int expire_pdb(ks_txn *t, int db, int64_t now, size_t max, size_t *done)
     uint8_t pdb = tx_pdb(t, db);
     uint8_t lo[4] = {pdb, 0xFF, 0xFF, TAG_EXP}, hi[12];
     memcpy(hi, lo, 4);
-    put_be64(hi + 4, (uint64_t)now + 1);
+    ks__put_be64(hi + 4, (uint64_t)now + 1);
     expent *v = calloc(max, sizeof(*v));
     if (!v) return ERR_NOMEM;
     size_t n = 0;
@@ -1335,7 +1241,7 @@ static int expire_pdb(ks_txn *t, int db, int64_t now, size_t max, size_t *done)
         v[n].key = malloc(v[n].klen + 1);
         if (!v[n].key) break;
         memcpy(v[n].key, it.k + 14, v[n].klen);
-        v[n++].when = (int64_t)get_be64(it.k + 4);
+        v[n++].when = (int64_t)ks__get_be64(it.k + 4);
     }
     rc = it.status;
     mit_close(&it);
@@ -1345,11 +1251,11 @@ static int expire_pdb(ks_txn *t, int db, int64_t now, size_t max, size_t *done)
         rc = ks_lookup(t, db, v[i].key, v[i].klen, &m);
         int gone = !rc && !m.stored;
         if (!rc && m.stored && m.stored_expire != v[i].when) {
-            kbuf b; /* stale entry: the key's expiry changed without it */
-            if (!(rc = exp_key(&b, pdb, v[i].when, ks_key_slot(v[i].key, v[i].klen), v[i].key,
-                               v[i].klen))) {
+            ks__kbuf b; /* stale entry: the key's expiry changed without it */
+            if (!(rc = ks__exp_key(&b, pdb, v[i].when, ks_key_slot(v[i].key, v[i].klen), v[i].key,
+                                   v[i].klen))) {
                 rc = tx_del(t, b.p, b.len);
-                kb_free(&b);
+                ks__kb_free(&b);
             }
         }
         if (gone) (*done)++;
@@ -1369,8 +1275,8 @@ static int gc_dead(ks_t *ks, strata_batch *b, size_t max)
         if (ks->gc_pos >= ks->dlist_n) ks->gc_pos = 0;
         dead d = ks->dlist[ks->gc_pos];
         uint8_t lo[12], hi[12];
-        field_prefix(lo, d.pdb, d.slot, d.version);
-        field_prefix(hi, d.pdb, d.slot, d.version + 1);
+        ks__field_prefix(lo, d.pdb, d.slot, d.version);
+        ks__field_prefix(hi, d.pdb, d.slot, d.version + 1);
         strata_read_options r;
         strata_read_options_init(&r);
         r.upper_bound = hi;
@@ -1387,7 +1293,7 @@ static int gc_dead(ks_t *ks, strata_batch *b, size_t max)
             continue;
         }
         uint8_t k[10] = {SYS, 'G'};
-        put_be64(k + 2, d.version);
+        ks__put_be64(k + 2, d.version);
         if ((rc = strata_batch_delete(b, 0, k, 10))) return rc;
         dead_remove_at(ks, ks->gc_pos);
     }
@@ -1447,9 +1353,9 @@ static int ks_filter(void *arg, uint32_t partition, const void *key, size_t klen
     ks_t *ks = arg;
     const uint8_t *k = key;
     if (partition != 0 || klen < FIELD_HDR || k[0] == SYS || k[3] != TAG_FIELD ||
-        get_be16(k + 1) >= KS_SLOTS)
+        ks__get_be16(k + 1) >= KS_SLOTS)
         return STRATA_FILTER_KEEP;
-    uint64_t ver = get_be64(k + 4);
+    uint64_t ver = ks__get_be64(k + 4);
     pthread_mutex_lock(&ks->mu);
     int drop = dset_has(ks, ver);
     pthread_mutex_unlock(&ks->mu);
@@ -1486,6 +1392,7 @@ int ks_attach(ks_t *ks, strata_db *db, int databases)
         return err_set(ERR_INVAL, "keyspace: databases must be 1..%d", KS_MAX_DBS);
     ks->db = db;
     ks->databases = databases;
+    ks__rc_clear(ks->rc); /* whatever it held described another engine state */
     int rc = load_map(ks);
     for (int p = 0; p < 256 && !rc; p++) {
         uint8_t k[3] = {SYS, 'C', (uint8_t)p};
@@ -1510,7 +1417,7 @@ int ks_attach(ks_t *ks, strata_db *db, int databases)
             rc = err_set(ERR_CORRUPT, "keyspace: bad dead-set record");
             break;
         }
-        rc = dead_add(ks, (dead){get_be64(k + 2), v[0], get_be16(v + 1)});
+        rc = dead_add(ks, (dead){ks__get_be64(k + 2), v[0], ks__get_be16(v + 1)});
     }
     if (!rc) rc = strata_iter_status(it);
     strata_iter_free(it);
@@ -1522,12 +1429,25 @@ int ks_attach(ks_t *ks, strata_db *db, int databases)
 void ks_free(ks_t *ks)
 {
     if (!ks) return;
+    ks__rc_free(ks->rc);
     ks__ov_free(ks->txn.ov);
     free(ks->txn.pend);
     free(ks->dset);
     free(ks->dlist);
     pthread_mutex_destroy(&ks->mu);
     free(ks);
+}
+
+int ks_set_cache_bytes(ks_t *ks, size_t bytes)
+{
+    ks__rc_free(ks->rc);
+    ks->rc = ks__rc_new(bytes);
+    return bytes && !ks->rc ? ERR_NOMEM : 0;
+}
+
+void ks_cache_stats(const ks_t *ks, uint64_t *hits, uint64_t *misses, size_t *bytes)
+{
+    ks__rc_stats(ks->rc, hits, misses, bytes);
 }
 
 int ks_databases(const ks_t *ks)
@@ -1562,15 +1482,17 @@ static int follow_op(void *arg, uint64_t seq, int op, uint32_t partition, const 
 {
     follow *f = arg;
     const uint8_t *k = key;
+    if (partition == 0 && op == STRATA_OP_DELETE_RANGE) ks__rc_clear(f->ks->rc);
+    if (partition == 0 && is_meta_key(k, klen)) ks__rc_erase(f->ks->rc, k, klen);
     if (partition != 0 || klen < 2 || k[0] != SYS) return 0;
     if (k[1] == 'C' && klen == 3) f->cnt[k[2]] = 1;
     if (k[1] == 'D' && klen == 2) f->map = 1;
     if (k[1] == 'V' && klen == 2) f->hw = 1;
     if (k[1] == 'G' && klen == 10) {
-        uint64_t ver = get_be64(k + 2);
+        uint64_t ver = ks__get_be64(k + 2);
         if (op == STRATA_OP_PUT && vlen == 3) {
             const uint8_t *v = val;
-            int r = dead_add(f->ks, (dead){ver, v[0], get_be16(v + 1)});
+            int r = dead_add(f->ks, (dead){ver, v[0], ks__get_be16(v + 1)});
             if (r && !f->rc) f->rc = r;
         } else if (op == STRATA_OP_DELETE) {
             for (size_t j = 0; j < f->ks->dlist_n; j++)

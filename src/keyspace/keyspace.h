@@ -56,6 +56,9 @@ typedef struct ks_meta {
     uint64_t stored_version, stored_count;
     void *buf_;
     int buf_engine_;
+    const void *slot_key_; /* ks_lookup's key: its slot is slot_ (saves a CRC per write) */
+    size_t slot_klen_;
+    uint16_t slot_;
 } ks_meta;
 
 /* Creates a keyspace not yet attached to an engine. */
@@ -68,6 +71,12 @@ int ks_attach(ks_t *ks, strata_db *db, int databases);
 /* Frees the keyspace (the engine stays open; close it afterwards). */
 void ks_free(ks_t *ks);
 int ks_databases(const ks_t *ks);
+/* Sizes the row cache of metadata records (0 turns it off): a GET, or the
+ * read before a write, of a cached key needs no engine lookup. It follows
+ * every write made through the keyspace and ks_follow. 0 or ERR_NOMEM. */
+int ks_set_cache_bytes(ks_t *ks, size_t bytes);
+/* Row cache hits and misses so far, and the bytes it holds. */
+void ks_cache_stats(const ks_t *ks, uint64_t *hits, uint64_t *misses, size_t *bytes);
 /* Replica mode: expired keys are hidden, never deleted by this node, and
  * ks_cron writes nothing (the primary's stream carries every change). */
 void ks_set_replica(ks_t *ks, int on);

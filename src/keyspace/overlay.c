@@ -51,11 +51,23 @@ void ks__ov_clear(ks__overlay *o)
         free(o->ranges[i].s);
         free(o->ranges[i].e);
     }
+    if (o->index && o->n * 8 < o->index_cap) {
+        /* Few entries in a big index: empty just their slots (each entry
+         * sits at or after its home slot; zeros met on the way are slots
+         * already emptied, not ends of a probe chain). */
+        size_t mask = o->index_cap - 1;
+        for (size_t i = 0; i < o->n; i++) {
+            size_t j = o->ents[i].hash & mask;
+            while (o->index[j] != i + 1) j = (j + 1) & mask;
+            o->index[j] = 0;
+        }
+    } else if (o->index) {
+        memset(o->index, 0, o->index_cap * sizeof(size_t));
+    }
     o->n = 0;
     o->nranges = 0;
     o->writes = 0;
     o->sorted_ok = 0;
-    if (o->index) memset(o->index, 0, o->index_cap * sizeof(size_t));
     /* Do not keep a huge index after a huge transaction. */
     if (o->index_cap > 4096) {
         free(o->index);
@@ -73,6 +85,17 @@ void ks__ov_free(ks__overlay *o)
     free(o->ranges);
     free(o->sorted);
     free(o);
+}
+
+const ks__ov_entry *ks__ov_entries(const ks__overlay *o, size_t *n)
+{
+    *n = o->n;
+    return o->ents;
+}
+
+size_t ks__ov_ranges(const ks__overlay *o)
+{
+    return o->nranges;
 }
 
 size_t ks__ov_writes(const ks__overlay *o)

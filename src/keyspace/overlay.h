@@ -42,6 +42,12 @@ int ks__ov_covered(const ks__overlay *o, const void *k, size_t klen);
  * next write. */
 ks__ov_entry *const *ks__ov_sorted(ks__overlay *o, size_t *n);
 
+/* Entries in insertion order (one per key); *n gets their number. Valid
+ * until the next write or clear. */
+const ks__ov_entry *ks__ov_entries(const ks__overlay *o, size_t *n);
+/* Number of range deletes recorded since the last clear. */
+size_t ks__ov_ranges(const ks__overlay *o);
+
 /* Bytewise key comparison (memcmp, shorter first on a tie). */
 int ks__keycmp(const void *a, size_t alen, const void *b, size_t blen);
 

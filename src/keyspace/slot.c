@@ -5,6 +5,10 @@
 #include <pthread.h>
 
 static uint16_t crc_table[256];
+/* crc_pair[x]: the CRC step of a zero byte applied after the step of byte x,
+ * folded, so that two input bytes cost two independent table loads:
+ * crc' = crc_pair[(crc >> 8) ^ b0] ^ crc_table[(crc & 0xff) ^ b1]. */
+static uint16_t crc_pair[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -15,15 +19,26 @@ static void crc_init(void)
             c = (c & 0x8000) ? (uint16_t)((c << 1) ^ 0x1021) : (uint16_t)(c << 1);
         crc_table[i] = c;
     }
+    for (int i = 0; i < 256; i++)
+        crc_pair[i] = (uint16_t)((crc_table[i] << 8) ^ crc_table[crc_table[i] >> 8]);
+}
+
+/* Built before main (the compaction filter's threads may hash keys too);
+ * ks_crc16 still checks, for callers that run in other constructors. */
+__attribute__((constructor)) static void crc_init_early(void)
+{
+    pthread_once(&crc_once, crc_init);
 }
 
 uint16_t ks_crc16(const void *p, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
+    if (__builtin_expect(!crc_table[1], 0)) pthread_once(&crc_once, crc_init);
     const uint8_t *s = p;
     uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++)
-        crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ s[i]) & 0xff]);
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2)
+        crc = (uint16_t)(crc_pair[(crc >> 8) ^ s[i]] ^ crc_table[(crc & 0xff) ^ s[i + 1]]);
+    if (i < n) crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ s[i]) & 0xff]);
     return crc;
 }
 

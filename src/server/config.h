@@ -51,6 +51,7 @@ typedef struct srv_config {
     long long max_immutable_memtables; /* engine: memtables waiting for flush before writes stop */
     long long level0_slowdown_trigger; /* engine: level-0 files that slow writes down */
     long long level0_stop_trigger;     /* engine: level-0 files that stop writes */
+    long long keyspace_cache_bytes;    /* row cache of metadata records; 0 = off */
     long long slowlog_log_slower_than;
     long long slowlog_max_len;
     long long latency_monitor_threshold;
@@ -96,5 +97,6 @@ int srv__apply_maxclients(void);
 /* Set by the replication layer: applies a changed replicaof (NULL until then). */
 extern int (*config_replicaof_hook)(void);
 int srv__apply_hz(void);
+int srv__apply_appendfsync(void);
 
 #endif

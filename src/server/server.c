@@ -1,4 +1,6 @@
-/* The server core: listeners, clients, the request path and its limits.
+/* The server core: command registry and the cmd.h API, the loop's
+ * before-sleep and cron, the metrics endpoint, start and stop. Connections
+ * live in conn.c, command dispatch in dispatch.c.
  *
  * Request path (one loop iteration):
  *   readable -> read into qbuf (bounded by client-query-buffer-limit)
@@ -38,6 +40,8 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "server/conn.h"
+#include "server/dispatch.h"
 #include "server/srv.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -110,7 +114,16 @@ int cmd_register(const cmd_def *table)
 
 cmd_entry *srv__lookup(const char *name, size_t len)
 {
+    /* Pipelines repeat a command: the last hit answers without hashing.
+     * Entries are never freed or replaced, so the pointer stays valid. */
+    static cmd_entry *last;
+    static size_t last_len;
+    if (last && len == last_len && strncasecmp(name, last->def->name, len) == 0) return last;
     dict_entry *de = dict_find(&srv.commands, name, len);
+    if (de && strlen(((cmd_entry *)de->val)->def->name) == len) {
+        last = de->val;
+        last_len = len;
+    }
     return de ? de->val : NULL;
 }
 
@@ -215,7 +228,7 @@ int cmd_in_exec(const srv_client *c)
     return (c->flags & CL_IN_EXEC) != 0;
 }
 
-static int64_t wall_ms(void)
+int64_t srv__wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -224,7 +237,7 @@ static int64_t wall_ms(void)
 
 int64_t cmd_now_ms(void)
 {
-    return srv.now_ms ? srv.now_ms : wall_ms();
+    return srv.now_ms ? srv.now_ms : srv__wall_ms();
 }
 
 uint64_t cmd_client_id(const srv_client *c)
@@ -278,9 +291,6 @@ int cmd_register_cron(cmd_cron_fn fn)
     srv.crons[srv.ncrons++] = fn;
     return 0;
 }
-
-static size_t unsent_bytes(const srv_client *c);
-static void close_asap(srv_client *c);
 
 uint64_t cmd_client_last_seq(const srv_client *c)
 {
@@ -339,7 +349,7 @@ void cmd_client_set_replica(srv_client *c)
 
 size_t cmd_client_unsent(const srv_client *c)
 {
-    return unsent_bytes(c);
+    return srv__unsent(c);
 }
 
 const char *cmd_client_addr(const srv_client *c)
@@ -349,1121 +359,12 @@ const char *cmd_client_addr(const srv_client *c)
 
 void cmd_client_close(srv_client *c)
 {
-    close_asap(c);
+    srv__client_close_asap(c);
 }
 
 struct ev_loop *cmd_loop(void)
 {
     return srv.loop;
-}
-
-/* ---------------- WATCH ---------------- */
-
-typedef struct watchers {
-    int n, cap;
-    srv_client **v;
-} watchers;
-
-static size_t watch_key(char *out, size_t cap, int db, const void *key, size_t len)
-{
-    if (len + 4 > cap) len = cap - 4;
-    memcpy(out, &db, 4);
-    memcpy(out + 4, key, len);
-    return len + 4;
-}
-
-int srv__watch(srv_client *c, const char *key, size_t len)
-{
-    char k[4096];
-    char *kp = len + 4 > sizeof(k) ? malloc(len + 4) : k;
-    if (!kp) return ERR_NOMEM;
-    memcpy(kp, &c->db, 4);
-    memcpy(kp + 4, key, len);
-    size_t kl = len + 4;
-    if (!c->watched.size && !c->watched.count) dict_init(&c->watched, 0);
-    if (!dict_find(&c->watched, kp, kl)) {
-        dict_add(&c->watched, kp, kl, NULL);
-        dict_entry *e = dict_find(&srv.watched_keys, kp, kl);
-        if (!e) e = dict_add(&srv.watched_keys, kp, kl, calloc(1, sizeof(watchers)));
-        watchers *w = e->val;
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 4;
-            w->v = realloc(w->v, (size_t)w->cap * sizeof(*w->v));
-            if (!w->v) abort();
-        }
-        w->v[w->n++] = c;
-    }
-    if (kp != k) free(kp);
-    return 0;
-}
-
-void srv__unwatch_all(srv_client *c)
-{
-    dict_iter it;
-    dict_iter_init(&it, &c->watched);
-    for (dict_entry *e; (e = dict_next(&it));) {
-        dict_entry *we = dict_find(&srv.watched_keys, e->key, e->klen);
-        if (!we) continue;
-        watchers *w = we->val;
-        for (int i = 0; i < w->n; i++)
-            if (w->v[i] == c) {
-                w->v[i] = w->v[--w->n];
-                break;
-            }
-        if (!w->n) {
-            free(w->v);
-            free(w);
-            dict_del(&srv.watched_keys, e->key, e->klen);
-        }
-    }
-    dict_clear(&c->watched, NULL);
-    c->flags &= ~CL_DIRTY_CAS;
-}
-
-static void touch_raw(const char *k, size_t kl)
-{
-    dict_entry *we = dict_find(&srv.watched_keys, k, kl);
-    if (!we) return;
-    watchers *w = we->val;
-    for (int i = 0; i < w->n; i++) w->v[i]->flags |= CL_DIRTY_CAS;
-}
-
-void cmd_touch_key(int db, const void *key, size_t len)
-{
-    if (!srv.watched_keys.count) return;
-    char k[4096];
-    if (len + 4 > sizeof(k)) {
-        char *kp = malloc(len + 4);
-        if (!kp) return;
-        memcpy(kp, &db, 4);
-        memcpy(kp + 4, key, len);
-        touch_raw(kp, len + 4);
-        free(kp);
-        return;
-    }
-    touch_raw(k, watch_key(k, sizeof(k), db, key, len));
-}
-
-void cmd_touch_db(int db)
-{
-    dict_iter it;
-    dict_iter_init(&it, &srv.watched_keys);
-    for (dict_entry *e; (e = dict_next(&it));) {
-        int kdb;
-        memcpy(&kdb, e->key, 4);
-        if (db < 0 || kdb == db) touch_raw(e->key, e->klen);
-    }
-}
-
-static void touch_command_keys(srv_client *c, const cmd_def *d)
-{
-    if (!srv.watched_keys.count || d->first_key <= 0) return;
-    int last = d->last_key < 0 ? c->argc + d->last_key : d->last_key;
-    int step = d->key_step > 0 ? d->key_step : 1;
-    for (int i = d->first_key; i <= last && i < c->argc; i += step)
-        cmd_touch_key(c->db, c->argv[i], c->argvlen[i]);
-}
-
-/* ---------------- output ---------------- */
-
-static void mark_pending(srv_client *c)
-{
-    if (c->flags & (CL_PENDING_WRITE | CL_FAKE)) return;
-    if (srv.npending == srv.pending_cap) {
-        srv.pending_cap = srv.pending_cap ? srv.pending_cap * 2 : 64;
-        srv.pending = realloc(srv.pending, (size_t)srv.pending_cap * sizeof(*srv.pending));
-        if (!srv.pending) abort();
-    }
-    srv.pending[srv.npending++] = c;
-    c->flags |= CL_PENDING_WRITE;
-}
-
-static size_t unsent_bytes(const srv_client *c)
-{
-    return (c->bufpos - c->sentlen) + c->reply_bytes;
-}
-
-static void close_asap(srv_client *c)
-{
-    if (c->flags & CL_CLOSE_ASAP) return;
-    c->flags |= CL_CLOSE_ASAP;
-    mark_pending(c); /* before-sleep frees it */
-}
-
-void srv__client_close_asap(srv_client *c)
-{
-    close_asap(c);
-}
-
-size_t srv__unsent(const srv_client *c)
-{
-    return unsent_bytes(c);
-}
-
-/* Applies client-output-buffer-limit to c (called when its chunk list grows). */
-static void check_output_limits(srv_client *c)
-{
-    int cls = (c->flags & CL_REPLICA)  ? OBUF_REPLICA
-              : (c->flags & CL_PUBSUB) ? OBUF_PUBSUB
-                                       : OBUF_NORMAL;
-    const obuf_limit *l = &srv_cfg.obuf[cls];
-    size_t used = c->reply_bytes;
-    int hard = l->hard_bytes && used >= (size_t)l->hard_bytes;
-    int soft = 0;
-    if (l->soft_bytes && used >= (size_t)l->soft_bytes) {
-        uint64_t now = ev_now_ms();
-        if (!c->obuf_soft_since_ms)
-            c->obuf_soft_since_ms = now;
-        else if (now - c->obuf_soft_since_ms >= (uint64_t)l->soft_seconds * 1000)
-            soft = 1;
-    } else {
-        c->obuf_soft_since_ms = 0;
-    }
-    if (hard || soft) {
-        log_warn("Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of output "
-                 "buffer limits.",
-                 (unsigned long long)c->id, c->addr);
-        srv.stat_obuf_disconnects++;
-        close_asap(c);
-    }
-}
-
-static int replies_off(srv_client *c)
-{
-    return (c->flags & (CL_CLOSE_ASAP | CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLICA)) != 0;
-}
-
-static ochunk *new_chunk(srv_client *c, size_t min)
-{
-    size_t size = min > SRV_CHUNK_BYTES ? min : SRV_CHUNK_BYTES;
-    ochunk *ch = malloc(sizeof(*ch) + size);
-    if (!ch) abort();
-    ch->next = NULL;
-    ch->size = size;
-    ch->used = 0;
-    ch->deferred = 0;
-    if (c->tail)
-        c->tail->next = ch;
-    else
-        c->head = ch;
-    c->tail = ch;
-    return ch;
-}
-
-static void add_bytes(srv_client *c, const void *p, size_t n);
-
-void srv__add_reply(srv_client *c, const void *p, size_t n)
-{
-    if (replies_off(c)) return;
-    add_bytes(c, p, n);
-}
-
-static void add_bytes(srv_client *c, const void *p, size_t n)
-{
-    mark_pending(c);
-    if (!c->head) {
-        size_t room = SRV_BUF_BYTES - c->bufpos;
-        if (n <= room) {
-            memcpy(c->buf + c->bufpos, p, n);
-            c->bufpos += n;
-            return;
-        }
-        memcpy(c->buf + c->bufpos, p, room);
-        c->bufpos += room;
-        p = (const char *)p + room;
-        n -= room;
-    }
-    ochunk *t = c->tail;
-    if (t && !t->deferred) {
-        size_t room = t->size - t->used;
-        size_t k = n < room ? n : room;
-        memcpy(t->data + t->used, p, k);
-        t->used += k;
-        c->reply_bytes += k;
-        p = (const char *)p + k;
-        n -= k;
-    }
-    if (n) {
-        ochunk *ch = new_chunk(c, n);
-        memcpy(ch->data, p, n);
-        ch->used = n;
-        c->reply_bytes += n;
-        check_output_limits(c);
-    }
-}
-
-void cmd_client_write_raw(srv_client *c, const void *p, size_t n)
-{
-    if (c->flags & CL_CLOSE_ASAP) return;
-    add_bytes(c, p, n);
-}
-
-ochunk *srv__add_deferred(srv_client *c)
-{
-    if (replies_off(c)) return NULL;
-    mark_pending(c);
-    ochunk *ch = new_chunk(c, 32);
-    ch->size = 32;
-    ch->deferred = 1;
-    return ch;
-}
-
-/* Reply position, to undo a command's replies when its commit fails. */
-typedef struct reply_mark {
-    size_t bufpos;
-    ochunk *tail;
-    size_t tail_used;
-    size_t reply_bytes;
-} reply_mark;
-
-static reply_mark mark_replies(const srv_client *c)
-{
-    reply_mark m = {c->bufpos, c->tail, c->tail ? c->tail->used : 0, c->reply_bytes};
-    return m;
-}
-
-static void truncate_replies(srv_client *c, const reply_mark *m)
-{
-    ochunk *ch = m->tail ? m->tail->next : c->head;
-    while (ch) {
-        ochunk *n = ch->next;
-        free(ch);
-        ch = n;
-    }
-    if (m->tail) {
-        m->tail->next = NULL;
-        m->tail->used = m->tail_used;
-        c->head = c->head ? c->head : m->tail;
-    } else {
-        c->head = NULL;
-    }
-    c->tail = m->tail;
-    c->bufpos = m->bufpos;
-    c->reply_bytes = m->reply_bytes;
-}
-
-/* Writes as much pending output as the socket takes. Returns -1 on a
- * fatal socket error. */
-static int write_client(srv_client *c)
-{
-    while (unsent_bytes(c) > 0) {
-        struct iovec iov[SRV_IOV_MAX];
-        int n = 0;
-        size_t total = 0;
-        if (c->bufpos > c->sentlen) {
-            iov[n].iov_base = c->buf + c->sentlen;
-            iov[n].iov_len = c->bufpos - c->sentlen;
-            total += iov[n++].iov_len;
-        }
-        size_t off = c->bufpos > c->sentlen ? 0 : c->sentlen;
-        for (ochunk *ch = c->head; ch && n < SRV_IOV_MAX; ch = ch->next) {
-            if (ch->deferred) break; /* never send past an unset length */
-            size_t skip = ch == c->head ? off : 0;
-            if (ch->used > skip) {
-                iov[n].iov_base = ch->data + skip;
-                iov[n].iov_len = ch->used - skip;
-                total += iov[n++].iov_len;
-            }
-            if (ch == c->head && c->bufpos > c->sentlen) skip = 0;
-        }
-        if (!n) break;
-        ssize_t w = writev(c->fd, iov, n);
-        if (w < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c->net_out += (uint64_t)w;
-        srv.stat_net_out += (uint64_t)w;
-        size_t left = (size_t)w;
-        /* consume from the fixed buffer, then the chunks */
-        if (c->bufpos > c->sentlen) {
-            size_t k = c->bufpos - c->sentlen;
-            if (left < k) {
-                c->sentlen += left;
-                return 0;
-            }
-            left -= k;
-            c->sentlen = c->bufpos = 0;
-        } else if (!c->head) {
-            c->sentlen = c->bufpos = 0;
-        }
-        while (left && c->head) {
-            ochunk *ch = c->head;
-            size_t avail = ch->used - c->sentlen;
-            if (left < avail) {
-                c->sentlen += left;
-                left = 0;
-                break;
-            }
-            left -= avail;
-            c->reply_bytes -= ch->used;
-            c->sentlen = 0;
-            c->head = ch->next;
-            if (!c->head) c->tail = NULL;
-            free(ch);
-        }
-        if ((size_t)w < total) return 0;
-    }
-    if (!c->head && c->bufpos == c->sentlen) c->bufpos = c->sentlen = 0;
-    return 0;
-}
-
-/* ---------------- clients ---------------- */
-
-static void read_handler(ev_loop *l, int fd, void *data, int mask);
-static void write_handler(ev_loop *l, int fd, void *data, int mask);
-static void durable_point(void);
-
-static srv_client *client_new(int fd)
-{
-    srv_client *c = calloc(1, sizeof(*c));
-    if (!c) return NULL;
-    c->id = ++srv.next_client_id;
-    c->fd = fd;
-    c->resp = 2;
-    c->ctime = time(NULL);
-    c->last_ms = ev_now_ms();
-    resp_init(&c->rp);
-    dict_init(&c->watched, 0);
-    dict_init(&c->channels, 0);
-    dict_init(&c->patterns, 0);
-    if (!srv_cfg.requirepass || !srv_cfg.requirepass[0]) c->flags |= CL_AUTHENTICATED;
-    c->next = srv.clients;
-    if (srv.clients) srv.clients->prev = c;
-    srv.clients = c;
-    srv.nclients++;
-    dict_add(&srv.clients_by_id, &c->id, sizeof(c->id), c);
-    return c;
-}
-
-srv_client *srv__client_by_id(uint64_t id)
-{
-    dict_entry *e = dict_find(&srv.clients_by_id, &id, sizeof(id));
-    return e ? e->val : NULL;
-}
-
-static void free_queued(srv_client *c)
-{
-    for (int i = 0; i < c->mq_len; i++) {
-        for (int j = 0; j < c->mq[i].argc; j++) free(c->mq[i].argv[j]);
-        free(c->mq[i].argv);
-        free(c->mq[i].argvlen);
-    }
-    c->mq_len = 0;
-}
-
-void srv__client_close(srv_client *c)
-{
-    if (c == srv.current) { /* never free a client under its own command */
-        close_asap(c);
-        return;
-    }
-    if (c->fd >= 0) {
-        ev_set(srv.loop, c->fd, 0, NULL, NULL, NULL);
-        close(c->fd);
-    }
-    srv__unwatch_all(c);
-    srv__unsubscribe_all(c, 0, 0);
-    srv__unsubscribe_all(c, 1, 0);
-    dict_clear(&c->channels, NULL);
-    dict_clear(&c->patterns, NULL);
-    if (c->flags & CL_MONITOR) srv.monitors--;
-    if (c->flags & CL_STALLED) srv.nstalled--;
-    free_queued(c);
-    free(c->mq);
-    if (c->flags & CL_PENDING_WRITE)
-        for (int i = 0; i < srv.npending; i++)
-            if (srv.pending[i] == c) {
-                srv.pending[i] = srv.pending[--srv.npending];
-                break;
-            }
-    for (ochunk *ch = c->head; ch;) {
-        ochunk *n = ch->next;
-        free(ch);
-        ch = n;
-    }
-    dict_del(&srv.clients_by_id, &c->id, sizeof(c->id));
-    if (c->prev) c->prev->next = c->next;
-    if (c->next) c->next->prev = c->prev;
-    if (srv.clients == c) srv.clients = c->next;
-    srv.nclients--;
-    resp_free(&c->rp);
-    free(c->qbuf);
-    free(c->argv);
-    free(c->argvlen);
-    free(c->name);
-    free(c);
-}
-
-static void set_read(srv_client *c, int on)
-{
-    int mask = ev_mask(srv.loop, c->fd);
-    int want = on ? (mask | EV_READ) : (mask & ~EV_READ);
-    if (want != mask) ev_set(srv.loop, c->fd, want, read_handler, write_handler, c);
-}
-
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-               (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
-    }
-    return 1;
-}
-
-static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-    }
-    snprintf(out, len, "%s:%d", ip, port);
-}
-
-static const char protected_msg[] =
-    "-DENIED StrataDB is in protected mode: no password is set and it is not bound to "
-    "loopback only, so connections are accepted from the loopback interface only. To allow "
-    "this client, either set a password (requirepass), or disable protected mode with 'CONFIG "
-    "SET protected-mode no' from the loopback interface (or '--protected-mode no' at start), "
-    "after making sure the server is not reachable from untrusted networks.\r\n";
-
-static void accept_handler(ev_loop *l, int lfd, void *data, int mask)
-{
-    (void)data;
-    (void)mask;
-    for (int i = 0; i < 1000; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("accept: %s", strerror(errno));
-            return;
-        }
-        srv.stat_connections++;
-        if (srv.nclients >= srv_cfg.maxclients) {
-            static const char m[] = "-ERR max number of clients reached\r\n";
-            ssize_t w = write(fd, m, sizeof(m) - 1);
-            (void)w;
-            close(fd);
-            srv.stat_rejected++;
-            continue;
-        }
-        if (srv_cfg.protected_mode && (!srv_cfg.requirepass || !srv_cfg.requirepass[0]) &&
-            !is_loopback(&ss)) {
-            ssize_t w = write(fd, protected_msg, sizeof(protected_msg) - 1);
-            (void)w;
-            close(fd);
-            srv.stat_rejected++;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (srv_cfg.tcp_keepalive > 0) {
-            int idle = (int)srv_cfg.tcp_keepalive, intvl = idle / 3 > 0 ? idle / 3 : 1, cnt = 3;
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-        }
-        srv_client *c = client_new(fd);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        fmt_addr(&ss, c->addr, sizeof(c->addr));
-        struct sockaddr_storage ls;
-        socklen_t ll = sizeof(ls);
-        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
-            fmt_addr(&ls, c->laddr, sizeof(c->laddr));
-        if (ev_set(l, fd, EV_READ, read_handler, write_handler, c)) srv__client_close(c);
-    }
-}
-
-/* ---------------- command execution ---------------- */
-
-/* Commits the batch; no_wait makes an engine write stall fail with ERR_BUSY. */
-static int commit_batch(srv_client *c, int no_wait)
-{
-    if (!srv.batch || strata_batch_count(srv.batch) == 0) return 0;
-    uint32_t count = strata_batch_count(srv.batch);
-    uint64_t seq = 0;
-    int rc;
-    if (srv.engine) {
-        strata_write_options wo;
-        strata_write_options_init(&wo);
-        /* In memory only here; durable_point() hands the whole loop
-         * iteration's writes to the OS (or fsyncs them) in one call before
-         * any reply goes out, as Redis does with its AOF buffer. */
-        wo.durability = STRATA_DUR_NONE;
-        wo.no_slowdown = no_wait != 0;
-        rc = strata_write(srv.engine, &wo, srv.batch, &seq);
-        if (rc == 0 && c) c->last_seq = seq + count - 1;
-        if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
-        if (rc == 0) srv.need_flush = 1;
-        if (rc) err_set(rc, "%s", strata_errmsg());
-    } else {
-        rc = err_set(ERR_CLOSED, "no storage engine is open");
-    }
-    strata_batch_clear(srv.batch);
-    srv.batch_gen++;
-    for (int i = 0; i < srv.ncommit_hooks; i++) srv.commit_hooks[i](rc == 0);
-    if (rc && rc != ERR_BUSY) srv.stat_commit_failures++;
-    return rc;
-}
-
-static void slowlog_add(srv_client *c, uint64_t usec)
-{
-    if (srv_cfg.slowlog_log_slower_than < 0 || srv_cfg.slowlog_max_len == 0) return;
-    if ((long long)usec < srv_cfg.slowlog_log_slower_than) return;
-    int cap = (int)srv_cfg.slowlog_max_len;
-    if (srv.slowlog_cap != cap) srv__slowlog_reset();
-    if (!srv.slowlog) {
-        srv.slowlog = calloc((size_t)cap, sizeof(*srv.slowlog));
-        if (!srv.slowlog) return;
-        srv.slowlog_cap = cap;
-    }
-    slowlog_entry *e = &srv.slowlog[srv.slowlog_head];
-    for (int i = 0; i < e->argc; i++) free(e->argv[i]);
-    free(e->argv);
-    free(e->argvlen);
-    int argc = c->argc > 32 ? 32 : c->argc;
-    e->argv = calloc((size_t)argc, sizeof(char *));
-    e->argvlen = calloc((size_t)argc, sizeof(size_t));
-    e->argc = argc;
-    for (int i = 0; i < argc; i++) {
-        size_t n = c->argvlen[i];
-        if (i == 31 && c->argc > 32) {
-            char tmp[64];
-            n = (size_t)snprintf(tmp, sizeof(tmp), "... (%d more arguments)", c->argc - 31);
-            e->argv[i] = strdup(tmp);
-        } else if (n > 128) {
-            char tmp[200];
-            n = (size_t)snprintf(tmp, sizeof(tmp), "%.128s... (%zu more bytes)", c->argv[i],
-                                 c->argvlen[i] - 128);
-            e->argv[i] = malloc(n + 1);
-            memcpy(e->argv[i], tmp, n + 1);
-        } else {
-            e->argv[i] = malloc(n + 1);
-            memcpy(e->argv[i], c->argv[i], n);
-            e->argv[i][n] = 0;
-        }
-        e->argvlen[i] = n;
-    }
-    e->id = srv.slowlog_next_id++;
-    e->time = (int64_t)time(NULL);
-    e->usec = usec;
-    snprintf(e->addr, sizeof(e->addr), "%s", c->addr);
-    snprintf(e->name, sizeof(e->name), "%s", c->name ? c->name : "");
-    srv.slowlog_head = (srv.slowlog_head + 1) % cap;
-    if (srv.slowlog_len < cap) srv.slowlog_len++;
-}
-
-void srv__slowlog_reset(void)
-{
-    for (int i = 0; i < srv.slowlog_cap; i++) {
-        slowlog_entry *e = &srv.slowlog[i];
-        for (int j = 0; j < e->argc; j++) free(e->argv[j]);
-        free(e->argv);
-        free(e->argvlen);
-    }
-    free(srv.slowlog);
-    srv.slowlog = NULL;
-    srv.slowlog_cap = srv.slowlog_len = srv.slowlog_head = 0;
-}
-
-void srv__latency_add(const char *event, uint64_t ms)
-{
-    latency_event *ev = NULL;
-    for (int i = 0; i < srv.nlatency; i++)
-        if (!strcmp(srv.latency[i].name, event)) ev = &srv.latency[i];
-    if (!ev) {
-        if (srv.nlatency >= (int)(sizeof(srv.latency) / sizeof(srv.latency[0]))) return;
-        ev = &srv.latency[srv.nlatency++];
-        memset(ev, 0, sizeof(*ev));
-        snprintf(ev->name, sizeof(ev->name), "%s", event);
-    }
-    int64_t now = (int64_t)time(NULL);
-    if (ev->hlen && ev->ht[(ev->hpos + 159) % 160] == now) {
-        int last = (ev->hpos + 159) % 160;
-        if (ms > ev->hv[last]) ev->hv[last] = ms;
-    } else {
-        ev->ht[ev->hpos] = now;
-        ev->hv[ev->hpos] = ms;
-        ev->hpos = (ev->hpos + 1) % 160;
-        if (ev->hlen < 160) ev->hlen++;
-    }
-    ev->last_time = now;
-    ev->last_ms = ms;
-    if (ms > ev->max_ms) ev->max_ms = ms;
-}
-
-static void feed_monitors(srv_client *c)
-{
-    sbuf line = {0};
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    sbuf_printf(&line, "+%ld.%06ld [%d %s]", (long)tv.tv_sec, (long)tv.tv_usec, c->db, c->addr);
-    for (int i = 0; i < c->argc; i++) {
-        sbuf_puts(&line, " ");
-        sbuf_quoted(&line, c->argv[i], c->argvlen[i]);
-    }
-    sbuf_puts(&line, "\r\n");
-    for (srv_client *m = srv.clients; m; m = m->next)
-        if ((m->flags & CL_MONITOR) && m != c) srv__add_reply(m, line.buf, line.len);
-    sbuf_free(&line);
-}
-
-/* Runs e's handler for c: stats, slowlog, WATCH invalidation, and the batch
- * commit unless inside EXEC. */
-static void call(srv_client *c, cmd_entry *e)
-{
-    const cmd_def *d = e->def;
-    if (srv.monitors && !(d->flags & (CMD_ADMIN | CMD_SKIP_SLOWLOG))) feed_monitors(c);
-    reply_mark m = mark_replies(c);
-    c->cmd_errors = 0;
-    c->cmd = d;
-    c->lastcmd = d;
-    uint64_t start = ev_ticks();
-    srv_client *prev = srv.current;
-    srv.current = c;
-    d->proc(c);
-    srv.current = prev;
-    if (!(c->flags & CL_IN_EXEC)) {
-        int rc = commit_batch(c, !(c->flags & CL_FAKE));
-        if (rc == ERR_BUSY) { /* engine stall: hold the command back, run it again later */
-            truncate_replies(c, &m);
-            if (!c->stall_since_us) c->stall_since_us = ev_now_us();
-            c->flags |= CL_STALLED;
-            srv.nstalled++;
-            srv.stat_write_stalls++;
-            return;
-        }
-        if (rc) {
-            truncate_replies(c, &m);
-            reply_errorf(c, "ERR storage error: %s", err_msg());
-        }
-        if (c->stall_since_us) {
-            srv.stat_write_stall_us += ev_now_us() - c->stall_since_us;
-            c->stall_since_us = 0;
-        }
-    }
-    uint64_t dur_ns = ev_ticks_to_ns(ev_ticks() - start), dur = dur_ns / 1000;
-    e->st.calls++;
-    e->st.nsec += dur_ns;
-    hist_record(&e->st.lat, dur);
-    if (c->cmd_errors) e->st.failed++;
-    if ((d->flags & CMD_WRITE) && !c->cmd_errors) {
-        touch_command_keys(c, d);
-        srv.stat_dirty++;
-    }
-    if (!(d->flags & CMD_SKIP_SLOWLOG)) slowlog_add(c, dur);
-    if (srv_cfg.latency_monitor_threshold &&
-        dur / 1000 >= (uint64_t)srv_cfg.latency_monitor_threshold)
-        srv__latency_add("command", dur / 1000);
-    c->lastcmd = d;
-    c->commands++;
-    srv.stat_commands++;
-}
-
-static void queue_command(srv_client *c, cmd_entry *e)
-{
-    if (c->mq_len == c->mq_cap) {
-        c->mq_cap = c->mq_cap ? c->mq_cap * 2 : 8;
-        c->mq = realloc(c->mq, (size_t)c->mq_cap * sizeof(*c->mq));
-        if (!c->mq) abort();
-    }
-    queued_cmd *q = &c->mq[c->mq_len++];
-    q->cmd = (const cmd_def *)e;
-    q->argc = c->argc;
-    q->argv = malloc((size_t)c->argc * sizeof(char *));
-    q->argvlen = malloc((size_t)c->argc * sizeof(size_t));
-    if (!q->argv || !q->argvlen) abort();
-    for (int i = 0; i < c->argc; i++) {
-        q->argv[i] = malloc(c->argvlen[i] + 1);
-        if (!q->argv[i]) abort();
-        memcpy(q->argv[i], c->argv[i], c->argvlen[i] + 1);
-        q->argvlen[i] = c->argvlen[i];
-    }
-}
-
-void srv__discard(srv_client *c)
-{
-    free_queued(c);
-    c->flags &= ~(CL_MULTI | CL_DIRTY_EXEC | CL_DIRTY_CAS);
-    srv__unwatch_all(c);
-}
-
-void srv__exec(srv_client *c)
-{
-    if (!(c->flags & CL_MULTI)) {
-        reply_error(c, "ERR EXEC without MULTI");
-        return;
-    }
-    if (c->flags & CL_DIRTY_EXEC) {
-        reply_error(c, "EXECABORT Transaction discarded because of previous errors.");
-        srv__discard(c);
-        return;
-    }
-    if (c->flags & CL_DIRTY_CAS) {
-        reply_null_array(c);
-        srv__discard(c);
-        return;
-    }
-    reply_mark m = mark_replies(c);
-    const char **argv = c->argv;
-    size_t *argvlen = c->argvlen;
-    int argc = c->argc;
-    const cmd_def *self = c->cmd;
-    srv__unwatch_all(c); /* our own writes must not dirty us */
-    reply_array(c, c->mq_len);
-    c->flags |= CL_IN_EXEC;
-    for (int i = 0; i < c->mq_len; i++) {
-        queued_cmd *q = &c->mq[i];
-        c->argv = (const char **)q->argv;
-        c->argvlen = q->argvlen;
-        c->argc = q->argc;
-        call(c, (cmd_entry *)q->cmd);
-    }
-    c->flags &= ~CL_IN_EXEC;
-    c->argv = argv;
-    c->argvlen = argvlen;
-    c->argc = argc;
-    c->cmd = self;
-    if (commit_batch(c, 0)) {
-        truncate_replies(c, &m);
-        reply_errorf(c, "EXECABORT Transaction not applied: storage error: %s", err_msg());
-    }
-    srv__discard(c);
-}
-
-static int allowed_in_multi(const char *name)
-{
-    return !strcmp(name, "exec") || !strcmp(name, "discard") || !strcmp(name, "multi") ||
-           !strcmp(name, "watch") || !strcmp(name, "quit") || !strcmp(name, "reset");
-}
-
-static int allowed_in_pubsub(const char *name)
-{
-    return !strcmp(name, "subscribe") || !strcmp(name, "unsubscribe") ||
-           !strcmp(name, "psubscribe") || !strcmp(name, "punsubscribe") || !strcmp(name, "ping") ||
-           !strcmp(name, "quit") || !strcmp(name, "reset") || !strcmp(name, "ssubscribe") ||
-           !strcmp(name, "sunsubscribe");
-}
-
-/* Refuses the command in c. A refused EXEC aborts the transaction with the
- * reason, as Redis does. */
-static void reject(srv_client *c, const char *msg)
-{
-    if (c->cmd && !strcmp(c->cmd->name, "exec")) {
-        reply_errorf(c, "EXECABORT Transaction discarded because of: %s",
-                     strncmp(msg, "ERR ", 4) ? msg : msg + 4);
-        srv__discard(c);
-        return;
-    }
-    reply_error(c, msg);
-    if (c->flags & CL_MULTI) c->flags |= CL_DIRTY_EXEC;
-}
-
-/* Whether CLIENT PAUSE holds this command back. */
-static int paused_for(const cmd_def *d)
-{
-    if (!srv.pause_end_ms || ev_now_ms() >= srv.pause_end_ms) return 0;
-    if (!srv.pause_writes_only) return 1;
-    return (d->flags & CMD_WRITE) != 0;
-}
-
-/* Returns 1 when the command was held back by CLIENT PAUSE (not consumed). */
-static int process_command(srv_client *c)
-{
-    cmd_entry *e = srv__lookup(c->argv[0], c->argvlen[0]);
-    c->cmd = NULL;
-    if (!e) {
-        char args[160] = "";
-        size_t o = 0;
-        for (int i = 1; i < c->argc && o < 128; i++)
-            o +=
-                (size_t)snprintf(args + o, sizeof(args) - o, "'%.*s' ", (int)(128 - o), c->argv[i]);
-        char msg[400];
-        snprintf(msg, sizeof(msg), "ERR unknown command '%.128s', with args beginning with: %s",
-                 c->argv[0], args);
-        reject(c, msg);
-        return 0;
-    }
-    if (e->subs.count && c->argc >= 2) {
-        dict_entry *se = dict_find(&e->subs, c->argv[1], c->argvlen[1]);
-        if (!se) {
-            char up[64];
-            size_t i = 0;
-            for (; e->def->name[i] && i < sizeof(up) - 1; i++)
-                up[i] =
-                    (char)(e->def->name[i] >= 'a' && e->def->name[i] <= 'z' ? e->def->name[i] - 32
-                                                                            : e->def->name[i]);
-            up[i] = 0;
-            char msg[300];
-            snprintf(msg, sizeof(msg), "ERR unknown subcommand '%.128s'. Try %s HELP.", c->argv[1],
-                     up);
-            reject(c, msg);
-            return 0;
-        }
-        e = se->val;
-    }
-    const cmd_def *d = e->def;
-    c->cmd = d;
-    if ((d->arity > 0 && c->argc != d->arity) || c->argc < -d->arity || !d->proc) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "ERR wrong number of arguments for '%s' command", e->fullname);
-        e->st.rejected++;
-        reject(c, msg);
-        return 0;
-    }
-    if (!(c->flags & CL_AUTHENTICATED) && !(d->flags & CMD_NO_AUTH)) {
-        reject(c, "NOAUTH Authentication required.");
-        return 0;
-    }
-    if ((c->flags & CL_PUBSUB) && c->resp == 2 &&
-        !allowed_in_pubsub(e->parent ? e->parent->def->name : d->name)) {
-        char msg[300];
-        snprintf(msg, sizeof(msg),
-                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-                 "RESET are allowed in this context",
-                 e->fullname);
-        reject(c, msg);
-        return 0;
-    }
-    for (int i = 0; i < srv.nfilters; i++) {
-        const char *why = srv.filters[i](c, d);
-        if (why) {
-            reject(c, why);
-            return 0;
-        }
-    }
-    if ((c->flags & CL_MULTI) && !allowed_in_multi(d->name)) {
-        if (d->flags & CMD_NO_MULTI) {
-            reject(c, "ERR Command not allowed inside a transaction");
-            return 0;
-        }
-        queue_command(c, e);
-        srv__add_reply(c, "+QUEUED\r\n", 9);
-        return 0;
-    }
-    if (paused_for(d)) return 1;
-    if (c->flags & CL_REPLY_SKIP_NEXT) {
-        c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
-        call(c, e);
-        if (c->flags & CL_STALLED) { /* run again later, still skipped */
-            c->flags = (c->flags & ~CL_REPLY_SKIP) | CL_REPLY_SKIP_NEXT;
-            return 1;
-        }
-        c->flags &= ~CL_REPLY_SKIP;
-        return 0;
-    }
-    call(c, e);
-    return (c->flags & CL_STALLED) != 0;
-}
-
-static void set_argv(srv_client *c)
-{
-    int n = c->rp.argc;
-    if (n > c->argv_cap) {
-        int cap = c->argv_cap ? c->argv_cap : 8;
-        while (cap < n) cap *= 2;
-        c->argv = realloc(c->argv, (size_t)cap * sizeof(*c->argv));
-        c->argvlen = realloc(c->argvlen, (size_t)cap * sizeof(*c->argvlen));
-        if (!c->argv || !c->argvlen) abort();
-        c->argv_cap = cap;
-    }
-    char *base = c->qbuf + c->qpos;
-    for (int i = 0; i < n; i++) {
-        c->argv[i] = base + c->rp.argv[i].off;
-        c->argvlen[i] = c->rp.argv[i].len;
-    }
-    c->argc = n;
-}
-
-static void process_input(srv_client *c)
-{
-    /* One wall-clock read per 32 commands of a pipeline: a clock call per
-     * command costs more than a PING. */
-    int since_clock = 0;
-    srv.now_ms = wall_ms();
-    while (c->qpos < c->qlen &&
-           !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED | CL_BLOCKED))) {
-        if (srv.pause_end_ms && !srv.pause_writes_only && ev_now_ms() < srv.pause_end_ms) {
-            c->flags |= CL_READ_PAUSED;
-            set_read(c, 0);
-            break;
-        }
-        if (unsent_bytes(c) > SRV_OUTPUT_PAUSE_BYTES && !(c->flags & CL_REPLICA)) {
-            c->flags |= CL_READ_PAUSED;
-            srv.stat_read_pauses++;
-            set_read(c, 0);
-            break;
-        }
-        resp_limits lim = {srv_cfg.proto_max_bulk_len, !(c->flags & CL_AUTHENTICATED)};
-        size_t used = 0;
-        int rc = resp_parse(&c->rp, c->qbuf + c->qpos, c->qlen - c->qpos, &lim, &used);
-        if (rc == RESP_INCOMPLETE) break;
-        if (rc == RESP_ERROR) {
-            srv.stat_protocol_errors++;
-            log_verbose("Protocol error (%s) from client: id=%llu addr=%s", c->rp.errbuf,
-                        (unsigned long long)c->id, c->addr);
-            c->flags &= ~(CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT);
-            reply_error(c, c->rp.errbuf);
-            c->flags |= CL_CLOSE_AFTER_REPLY;
-            set_read(c, 0);
-            c->qpos = c->qlen;
-            break;
-        }
-        if (rc == RESP_COMMAND) {
-            set_argv(c);
-            if (++since_clock == 32) {
-                since_clock = 0;
-                srv.now_ms = wall_ms();
-            }
-            if (process_command(c)) { /* paused: keep the command for later */
-                c->flags |= CL_READ_PAUSED;
-                set_read(c, 0);
-                break;
-            }
-            c->argc = 0;
-        }
-        c->qpos += used;
-        resp_reset(&c->rp);
-    }
-    srv.now_ms = 0; /* outside a command, cmd_now_ms() reads the clock */
-    if (c->qpos == c->qlen) c->qpos = c->qlen = 0;
-}
-
-static void read_handler(ev_loop *l, int fd, void *data, int mask)
-{
-    (void)l;
-    (void)fd;
-    (void)mask;
-    srv_client *c = data;
-    if (c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY)) return;
-    size_t want = 16 * 1024;
-    size_t have = c->qlen - c->qpos;
-    if (c->rp.need > have && c->rp.need - have > want) want = c->rp.need - have;
-    if (c->qpos && c->qcap - c->qlen < want) {
-        memmove(c->qbuf, c->qbuf + c->qpos, have);
-        c->qlen = have;
-        c->qpos = 0;
-    }
-    if (c->qcap - c->qlen < want) {
-        size_t cap = c->qcap ? c->qcap : 16 * 1024;
-        while (cap - c->qlen < want) cap *= 2;
-        char *q = realloc(c->qbuf, cap + 1);
-        if (!q) {
-            srv__client_close(c);
-            return;
-        }
-        c->qbuf = q;
-        c->qcap = cap;
-    }
-    ssize_t n = read(c->fd, c->qbuf + c->qlen, c->qcap - c->qlen);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        srv__client_close(c);
-        return;
-    }
-    if (n < 0) return;
-    c->qlen += (size_t)n;
-    c->net_in += (uint64_t)n;
-    srv.stat_net_in += (uint64_t)n;
-    c->last_ms = ev_now_ms();
-    if (c->qlen - c->qpos > c->qbuf_peak) c->qbuf_peak = c->qlen - c->qpos;
-    if ((long long)(c->qlen - c->qpos) > srv_cfg.client_query_buffer_limit) {
-        log_warn("Closing client that reached max query buffer length: id=%llu addr=%s "
-                 "(qbuf=%zu)",
-                 (unsigned long long)c->id, c->addr, c->qlen - c->qpos);
-        srv.stat_qbuf_disconnects++;
-        srv__client_close(c);
-        return;
-    }
-    process_input(c);
-    if (c->flags & CL_CLOSE_ASAP) srv__client_close(c);
-}
-
-static void resume_client(srv_client *c)
-{
-    if (!(c->flags & CL_READ_PAUSED) ||
-        (c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_STALLED)))
-        return;
-    c->flags &= ~CL_READ_PAUSED;
-    set_read(c, 1);
-    process_input(c);
-}
-
-static void write_handler(ev_loop *l, int fd, void *data, int mask)
-{
-    (void)l;
-    (void)fd;
-    (void)mask;
-    srv_client *c = data;
-    if (srv.need_sync || srv.need_flush) durable_point(); /* replies of this iteration */
-    if (write_client(c)) {
-        srv__client_close(c);
-        return;
-    }
-    if (unsent_bytes(c) == 0) {
-        int m = ev_mask(srv.loop, c->fd) & ~EV_WRITE;
-        ev_set(srv.loop, c->fd, m, read_handler, write_handler, c);
-        if (c->flags & CL_CLOSE_AFTER_REPLY) {
-            srv__client_close(c);
-            return;
-        }
-    }
-    if ((c->flags & CL_READ_PAUSED) && unsent_bytes(c) < SRV_OUTPUT_PAUSE_BYTES / 2 &&
-        !(srv.pause_end_ms && ev_now_ms() < srv.pause_end_ms))
-        resume_client(c);
-    if (c->flags & CL_CLOSE_ASAP) srv__client_close(c);
-}
-
-/* ---------------- before sleep and cron ---------------- */
-
-static void flush_pending(void)
-{
-    /* Clients in one snapshot are distinct (CL_PENDING_WRITE), and only the
-     * client at hand is freed here, so the snapshot never dangles. */
-    for (int round = 0; round < 8 && srv.npending; round++) {
-        int n = srv.npending;
-        srv_client **list = malloc((size_t)n * sizeof(*list));
-        if (!list) abort();
-        memcpy(list, srv.pending, (size_t)n * sizeof(*list));
-        srv.npending = 0;
-        for (int i = 0; i < n; i++) list[i]->flags &= ~CL_PENDING_WRITE;
-        for (int i = 0; i < n; i++) {
-            srv_client *c = list[i];
-            if ((c->flags & CL_CLOSE_ASAP) || write_client(c)) {
-                srv__client_close(c);
-                continue;
-            }
-            if (unsent_bytes(c)) {
-                int m = ev_mask(srv.loop, c->fd);
-                if (!(m & EV_WRITE))
-                    ev_set(srv.loop, c->fd, m | EV_WRITE, read_handler, write_handler, c);
-            } else if (c->flags & CL_CLOSE_AFTER_REPLY) {
-                srv__client_close(c);
-            } else if ((c->flags & CL_READ_PAUSED) &&
-                       !(srv.pause_end_ms && ev_now_ms() < srv.pause_end_ms)) {
-                resume_client(c);
-            }
-        }
-        free(list);
-    }
 }
 
 /* Clients unblocked since the last iteration run the input they queued. */
@@ -1473,9 +374,9 @@ static void resume_unblocked(void)
         srv_client *c = srv__client_by_id(srv.unblocked[i]);
         if (!c || (c->flags & CL_BLOCKED)) continue;
         if (c->flags & CL_READ_PAUSED)
-            resume_client(c);
+            srv__resume_client(c);
         else
-            process_input(c);
+            srv__process_input(c);
     }
     srv.nunblocked = 0;
 }
@@ -1491,44 +392,18 @@ static void retry_stalled(void)
         n = c->next;
         if (!(c->flags & CL_STALLED)) continue;
         c->flags &= ~CL_STALLED;
-        resume_client(c);
+        srv__resume_client(c);
     }
-}
-
-/* Makes the writes committed so far as durable as appendfsync promises:
- * one fsync (always) or one write(2) to the OS (everysec, no) for all of
- * them. Runs before any reply that may depend on them is written. */
-static void durable_point(void)
-{
-    if (srv.need_sync && srv.engine) {
-        uint64_t t0 = ev_now_us();
-        int rc = strata_sync(srv.engine);
-        if (rc) {
-            /* As Redis with appendfsync always: no reply may claim a write
-             * that is not on disk, so stop before sending any. */
-            log_warn("Can't persist the WAL (fsync failed: %s) with appendfsync always. "
-                     "Exiting...",
-                     strata_errmsg());
-            _exit(1);
-        }
-        uint64_t ms = (ev_now_us() - t0) / 1000;
-        if (srv_cfg.latency_monitor_threshold && ms >= (uint64_t)srv_cfg.latency_monitor_threshold)
-            srv__latency_add("aof-fsync-always", ms);
-    } else if (srv.need_flush && srv.engine) {
-        if (strata_flush_wal(srv.engine)) log_warn("WAL write failed: %s", strata_errmsg());
-    }
-    srv.need_sync = 0;
-    srv.need_flush = 0;
 }
 
 static void before_sleep(ev_loop *l, void *data)
 {
     (void)data;
     resume_unblocked();
-    durable_point();
+    srv__durable_point();
     if (srv.nstalled && ev_now_us() >= srv.stall_retry_us) retry_stalled();
     for (int i = 0; i < srv.nsleep_hooks; i++) srv.sleep_hooks[i]();
-    flush_pending();
+    srv__flush_pending();
     if (srv.nstalled) ev_wake_in(l, SRV_STALL_RETRY_MS);
     if (shutdown_requested || srv.shutdown_asap) ev_stop(l);
 }
@@ -1537,28 +412,23 @@ static void cron(ev_loop *l, void *data)
 {
     (void)data;
     uint64_t now = ev_now_ms();
-    static uint64_t last_sync_ms;
     if (srv.pause_end_ms && now >= srv.pause_end_ms) {
         srv.pause_end_ms = 0;
         for (srv_client *c = srv.clients, *n; c; c = n) {
             n = c->next;
-            resume_client(c);
+            srv__resume_client(c);
         }
     }
     for (srv_client *c = srv.clients, *n; c; c = n) {
         n = c->next;
         if (srv_cfg.timeout > 0 &&
             !(c->flags & (CL_PUBSUB | CL_MONITOR | CL_REPLICA | CL_BLOCKED)) &&
-            now - c->last_ms > (uint64_t)srv_cfg.timeout * 1000 && !unsent_bytes(c)) {
+            now - c->last_ms > (uint64_t)srv_cfg.timeout * 1000 && !srv__unsent(c)) {
             log_verbose("Closing idle client id=%llu", (unsigned long long)c->id);
             srv__client_close(c);
             continue;
         }
-        if (c->reply_bytes) check_output_limits(c);
-    }
-    if (srv.engine && srv_cfg.appendfsync == FSYNC_EVERYSEC && now - last_sync_ms >= 1000) {
-        last_sync_ms = now;
-        if (strata_sync(srv.engine)) log_warn("WAL sync failed: %s", strata_errmsg());
+        if (c->reply_bytes) srv__check_output_limits(c);
     }
     for (int i = 0; i < srv.ncrons; i++) srv.crons[i](20000);
     if (shutdown_requested) ev_stop(l);
@@ -1700,6 +570,21 @@ int srv__apply_hz(void)
     return 0;
 }
 
+/* everysec: the engine's sync thread fsyncs the WAL once a second, aside
+ * from the event loop (writes keep flowing during the fsync, as Redis's
+ * background fsync lets them); always and no: no periodic sync. */
+static uint64_t sync_interval_ms(void)
+{
+    return srv_cfg.appendfsync == FSYNC_EVERYSEC ? 1000 : 0;
+}
+
+int srv__apply_appendfsync(void)
+{
+    if (srv.engine && strata_set_wal_sync_interval(srv.engine, sync_interval_ms()))
+        return err_set(ERR_IO, "%s", strata_errmsg());
+    return 0;
+}
+
 int srv__apply_maxclients(void)
 {
     struct rlimit rl;
@@ -1735,6 +620,7 @@ static int open_engine(int run_opened)
     o.max_immutable_memtables = (int)srv_cfg.max_immutable_memtables;
     o.level0_slowdown_trigger = (int)srv_cfg.level0_slowdown_trigger;
     o.level0_stop_trigger = (int)srv_cfg.level0_stop_trigger;
+    o.wal_sync_interval_ms = sync_interval_ms();
     if (o.level0_compaction_trigger > o.level0_slowdown_trigger)
         o.level0_compaction_trigger = o.level0_slowdown_trigger;
     o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
@@ -1791,7 +677,7 @@ int srv_start(void)
     snprintf(binds, sizeof(binds), "%s", srv_cfg.bind);
     for (char *save = NULL, *a = strtok_r(binds, " ", &save); a; a = strtok_r(NULL, " ", &save)) {
         int optional = a[0] == '-';
-        int fd = listen_on(optional ? a + 1 : a, (int)srv_cfg.port, accept_handler);
+        int fd = listen_on(optional ? a + 1 : a, (int)srv_cfg.port, srv__accept_handler);
         if (fd < 0) {
             if (optional) continue;
             return fd;
@@ -1826,7 +712,7 @@ void srv_request_shutdown(void)
 void srv_stop(void)
 {
     log_notice("User requested shutdown...");
-    flush_pending();
+    srv__flush_pending();
     while (srv.clients) srv__client_close(srv.clients);
     for (int i = 0; i < srv.nstop_hooks; i++) srv.stop_hooks[i]();
     for (int i = 0; i < srv.nlisten; i++) close(srv.listen_fds[i]);

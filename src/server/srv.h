@@ -233,6 +233,8 @@ void srv__client_info(srv_client *c, sbuf *out);
 void srv__info(srv_client *c, const char *section, sbuf *out);
 void srv__reset_stats(void);
 const char *srv__version(void);
+/* Wall clock in unix ms. */
+int64_t srv__wall_ms(void);
 void srv__latency_add(const char *event, uint64_t ms);
 void srv__slowlog_reset(void);
 const cmd_def *srv__builtin_table(void);

@@ -22,7 +22,7 @@ def test_config_get_patterns(strata):
     for name in ["bind", "dir", "appendfsync", "requirepass", "protected-mode",
                  "client-query-buffer-limit", "proto-max-bulk-len", "client-output-buffer-limit",
                  "tcp-keepalive", "loglevel", "logfile", "metrics-port", "memtable-bytes",
-                 "block-cache-bytes"]:
+                 "block-cache-bytes", "keyspace-cache-bytes"]:
         assert name in allv, name
     assert r.config_get("nonexistent-*") == {}
 

@@ -10,6 +10,7 @@
 
 #include "keyspace/glob.h"
 #include "keyspace/keyspace.h"
+#include "keyspace/rowcache.h"
 #include "keyspace/overlay.h"
 #include "keyspace/slot.h"
 #include "util/err.h"
@@ -29,6 +30,18 @@ static void test_crc16_slots(void)
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         CHECK_EQ_INT(ks_key_slot(v[i].k, strlen(v[i].k)), v[i].slot);
     CHECK_EQ_INT(ks_key_slot("{user1000}.followers", 20), ks_key_slot("user1000", 8));
+    /* The two-bytes-per-step CRC against a bit-at-a-time one, odd and even lengths. */
+    uint8_t buf[41];
+    for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        uint16_t want = 0;
+        for (size_t i = 0; i < n; i++) {
+            want ^= (uint16_t)(buf[i] << 8);
+            for (int b = 0; b < 8; b++)
+                want = (want & 0x8000) ? (uint16_t)((want << 1) ^ 0x1021) : (uint16_t)(want << 1);
+        }
+        CHECK_EQ_INT(ks_crc16(buf, n), want);
+    }
 }
 
 static void test_glob_redis_cases(void)
@@ -185,6 +198,8 @@ static int env_open(env *e, const char *name, int fresh)
     }
     e->ks = ks_new();
     if (!e->ks) return -1;
+    /* Every keyspace test runs through the row cache (1 MiB: evictions too). */
+    if (ks_set_cache_bytes(e->ks, 1 << 20)) return -1;
     strata_options o;
     strata_options_init(&o);
     o.memtable_bytes = 1 << 20;
@@ -840,6 +855,114 @@ static void test_crash_counts(void)
     env_close(&e, 0);
 }
 
+static void test_rowcache(void)
+{
+    ks__rc *rc = ks__rc_new(4096);
+    CHECK(rc != NULL);
+    const uint8_t *v;
+    size_t vl;
+    const uint8_t k1[] = "\x00\x01\x02\x01"
+                         "abcdkey1",
+                  k2[] = "\x00\x01\x02\x01"
+                         "abcekey2";
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_put(rc, k1, sizeof(k1), "value1", 6);
+    ks__rc_put(rc, k2, sizeof(k2), NULL, 0);
+    CHECK_EQ_INT(ks__rc_get(rc, k2, sizeof(k2), &v, &vl), 1);
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
+    CHECK(vl == 6 && memcmp(v, "value1", 6) == 0);
+    /* a holder keeps its value through a replacement, an erase and a clear */
+    ks__rc_put(rc, k1, sizeof(k1), "value2!", 7);
+    ks__rc_erase(rc, k2, sizeof(k2));
+    CHECK_EQ_INT(ks__rc_get(rc, k2, sizeof(k2), &v, &vl), 0);
+    const uint8_t *v2;
+    size_t vl2;
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v2, &vl2), 2);
+    CHECK(vl2 == 7 && memcmp(v2, "value2!", 7) == 0);
+    ks__rc_clear(rc);
+    CHECK(memcmp(v, "value1", 6) == 0 && memcmp(v2, "value2!", 7) == 0);
+    ks__rc_unref(v);
+    ks__rc_unref(v2);
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_update(rc, k1, sizeof(k1), "x", 1); /* not cached: stays out */
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_put(rc, k1, sizeof(k1), "x", 1);
+    ks__rc_update(rc, k1, sizeof(k1), "yz", 2);
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
+    CHECK(vl == 2 && memcmp(v, "yz", 2) == 0);
+    ks__rc_unref(v);
+    ks__rc_erase(rc, k1, sizeof(k1));
+    /* bounded: many keys never charge more than the budget; big rows are skipped */
+    uint8_t k[24] = {0};
+    for (int i = 0; i < 1000; i++) {
+        memcpy(k + 4, &i, sizeof(i));
+        ks__rc_put(rc, k, sizeof(k), "0123456789", 10);
+    }
+    uint64_t hits, misses;
+    size_t bytes;
+    ks__rc_stats(rc, &hits, &misses, &bytes);
+    CHECK(bytes > 0 && bytes <= 4096);
+    static uint8_t big[5000];
+    ks__rc_put(rc, k1, sizeof(k1), big, sizeof(big));
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);
+    ks__rc_free(rc);
+    CHECK(ks__rc_new(0) == NULL);
+}
+
+/* The row cache never answers with a value the engine does not hold:
+ * discarded batches, committed ones, range deletes, tiny budgets. */
+static void test_cache_coherence(void)
+{
+    env e = {0};
+    CHECK_EQ_INT(env_open(&e, "ks_cache", 1), 0);
+    char out[64];
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 0); /* caches "absent" */
+    CHECK_EQ_INT(set_str(&e, 0, "c", "1", 0), 0);
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 1); /* the overlay */
+    discard(&e);
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 0);
+    CHECK_EQ_INT(set_str(&e, 0, "c", "2", 0), 0);
+    CHECK_EQ_INT(commit(&e), 0);
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 1);
+    CHECK(strcmp(out, "2") == 0);
+    CHECK_EQ_INT(set_str(&e, 0, "c", "3", 0), 0);
+    discard(&e);
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 1);
+    CHECK(strcmp(out, "2") == 0);
+    CHECK_EQ_INT(del_key(&e, 0, "c"), 1);
+    CHECK_EQ_INT(commit(&e), 0);
+    CHECK_EQ_INT(get_str(&e, 0, "c", out, sizeof(out)), 0);
+    CHECK_EQ_INT(set_str(&e, 0, "d", "4", 0), 0);
+    CHECK_EQ_INT(commit(&e), 0);
+    CHECK_EQ_INT(get_str(&e, 0, "d", out, sizeof(out)), 1);
+    CHECK_EQ_INT(ks_flushdb(tx(&e), 0), 0);
+    CHECK_EQ_INT(commit(&e), 0);
+    CHECK_EQ_INT(get_str(&e, 0, "d", out, sizeof(out)), 0);
+    /* a budget of a few entries: values stay right through evictions */
+    CHECK_EQ_INT(ks_set_cache_bytes(e.ks, 600), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 50; i++) {
+            char k[32], v[32];
+            snprintf(k, sizeof(k), "k%d", i);
+            snprintf(v, sizeof(v), "v%d.%d", i, round);
+            CHECK_EQ_INT(set_str(&e, 0, k, v, 0), 0);
+            CHECK_EQ_INT(commit(&e), 0);
+        }
+        for (int i = 0; i < 50; i++) {
+            char k[32], v[32];
+            snprintf(k, sizeof(k), "k%d", i);
+            snprintf(v, sizeof(v), "v%d.%d", i, round);
+            CHECK_EQ_INT(get_str(&e, 0, k, out, sizeof(out)), 1);
+            CHECK(strcmp(out, v) == 0);
+        }
+    }
+    uint64_t hits, misses;
+    size_t bytes;
+    ks_cache_stats(e.ks, &hits, &misses, &bytes);
+    CHECK(hits > 0 && bytes <= 600);
+    env_close(&e, 0);
+}
+
 int main(void)
 {
     RUN(test_crc16_slots);
@@ -852,5 +975,7 @@ int main(void)
     RUN(test_copy_rename);
     RUN(test_digest_dump);
     RUN(test_crash_counts);
+    RUN(test_rowcache);
+    RUN(test_cache_coherence);
     TEST_END();
 }

@@ -1,0 +1,15 @@
+/* Command dispatch: parsing a client's input into commands, checks before
+ * a command runs, running it, committing its write batch, WATCH, slowlog
+ * and the durable point (internal to src/server/). */
+#ifndef STRATA_SERVER_DISPATCH_H
+#define STRATA_SERVER_DISPATCH_H
+
+#include "server/srv.h"
+
+/* Runs the complete commands in c's query buffer, until the buffer is empty
+ * or the client must stop (paused, blocked, closing, output backpressure). */
+void srv__process_input(srv_client *c);
+/* Makes the writes committed so far as durable as appendfsync promises
+ * (one fsync or one write to the OS); called before any reply is written. */
+void srv__durable_point(void);
+#endif
