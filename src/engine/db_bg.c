@@ -236,11 +236,14 @@ static int run_compaction(strata_db *db, compaction *c)
         db__install_stats(db);
     }
     version_edit_free(&e);
-    if (old) { /* its last release unlinks the inputs: not under mu */
-        pthread_mutex_unlock(&db->mu);
-        version_unref(old);
-        pthread_mutex_lock(&db->mu);
-    }
+    /* The replaced version and the one the compaction was picked from: the
+     * last release of either unlinks the inputs (tens of MiB each), which
+     * must not happen under mu. */
+    pthread_mutex_unlock(&db->mu);
+    version_unref(old);
+    version_unref(c->v);
+    c->v = NULL;
+    pthread_mutex_lock(&db->mu);
     db->compact_running = false;
     pthread_cond_broadcast(&db->done_cv);
     return rc;
