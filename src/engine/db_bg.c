@@ -193,20 +193,25 @@ static void *flush_main(void *arg)
     strata_db *db = arg;
     pthread_mutex_lock(&db->mu);
     while (!db->shutting_down) {
-        /* Rolled WAL segments first: the next roll would sync them on the
-         * write path otherwise. (A failed sync is left to the leader.) */
+        if (db->nimm && !db->flush_error) {
+            flush_one(db);
+            continue;
+        }
+        /* Between flushes (which writers may be waiting for), rolled WAL
+         * segments: a roll that finds DB_MAX_OLD_WAL of them queued syncs
+         * them on the write path. (A failed sync is left to the leader.) */
         if (db__wal_old_pending(db)) {
             pthread_mutex_unlock(&db->mu);
             db__wal_sync_old(db);
             pthread_mutex_lock(&db->mu);
             continue; /* mu was released: look at shutting_down again */
         }
-        if (!db->nimm) {
-            pthread_cond_wait(&db->bg_cv, &db->mu);
+        if (db->nimm) { /* the last flush failed: retry after a pause (or when woken) */
+            timed_wait(db, &db->bg_cv, RETRY_MS);
+            if (!db->shutting_down && db->nimm) flush_one(db);
             continue;
         }
-        flush_one(db);
-        if (db->flush_error && !db->shutting_down) timed_wait(db, &db->bg_cv, RETRY_MS);
+        pthread_cond_wait(&db->bg_cv, &db->mu);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -236,11 +241,14 @@ static int run_compaction(strata_db *db, compaction *c)
         db__install_stats(db);
     }
     version_edit_free(&e);
-    if (old) { /* its last release unlinks the inputs: not under mu */
-        pthread_mutex_unlock(&db->mu);
-        version_unref(old);
-        pthread_mutex_lock(&db->mu);
-    }
+    /* The replaced version and the one the compaction was picked from: the
+     * last release of either unlinks the inputs (tens of MiB each), which
+     * must not happen under mu. */
+    pthread_mutex_unlock(&db->mu);
+    version_unref(old);
+    version_unref(c->v);
+    c->v = NULL;
+    pthread_mutex_lock(&db->mu);
     db->compact_running = false;
     pthread_cond_broadcast(&db->done_cv);
     return rc;

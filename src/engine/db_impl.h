@@ -6,8 +6,12 @@
  * switches memtables, so an insert never lands in a memtable that is being
  * flushed. Readers take mu briefly to pin mem, imms and the version.
  *
- * Background threads: one flushes immutable memtables (oldest first), one
- * runs compactions; a third syncs the WAL every wal_sync_interval_ms. */
+ * Background threads: one flushes immutable memtables (oldest first) and,
+ * between flushes, syncs rolled WAL segments (old_wals); one runs
+ * compactions; a third syncs the WAL every wal_sync_interval_ms; the
+ * memtable pool's filler faults in arena blocks ahead of the writer.
+ * File deletions (obsolete SSTs, WAL segments past retention) and manifest
+ * I/O happen with mu released. */
 #ifndef STRATA_ENGINE_DB_IMPL_H
 #define STRATA_ENGINE_DB_IMPL_H
 
