@@ -6,6 +6,7 @@
 #include "util/err.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,18 +112,38 @@ size_t block_builder_size_estimate(const block_builder *b)
     return b->len + 4 * (size_t)b->n_restarts + 8;
 }
 
-int block_new(uint8_t *data, size_t size, const char *what, block **out)
+/* Checks the trailer of size bytes at data; 0 or -1. */
+static int check_trailer(const uint8_t *data, size_t size, uint32_t *nr)
 {
-    if (size < 4 || size > UINT32_MAX) goto bad;
+    if (size < 4 || size > UINT32_MAX) return -1;
     uint32_t n = get_u32(data + size - 4);
-    if (n == 0 || n > (size - 4) / 4) goto bad;
+    if (n == 0 || n > (size - 4) / 4) return -1;
     /* Restart offsets: the first is 0, then strictly ascending, all inside
      * the entries (an empty block has the single restart 0 == its end). */
     size_t roff = size - 4 - 4 * (size_t)n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r = get_u32(data + roff + 4 * (size_t)i);
         if (i == 0 ? r != 0 : (r <= get_u32(data + roff + 4 * (size_t)(i - 1)) || r >= roff))
-            goto bad;
+            return -1;
+    }
+    *nr = n;
+    return 0;
+}
+
+static void set_layout(block *b, size_t size, uint32_t n)
+{
+    b->size = size;
+    b->n_restarts = n;
+    b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
+    atomic_init(&b->refs, 1);
+}
+
+int block_new(uint8_t *data, size_t size, const char *what, block **out)
+{
+    uint32_t n;
+    if (check_trailer(data, size, &n)) {
+        free(data);
+        return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
     }
     block *b = calloc(1, sizeof(*b));
     if (!b) {
@@ -130,15 +151,32 @@ int block_new(uint8_t *data, size_t size, const char *what, block **out)
         return err_set(ERR_NOMEM, "block: out of memory");
     }
     b->data = data;
-    b->size = size;
-    b->n_restarts = n;
-    b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
-    atomic_init(&b->refs, 1);
+    set_layout(b, size, n);
     *out = b;
     return 0;
-bad:
-    free(data);
-    return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
+}
+
+block *block_alloc(size_t size, uint8_t **data)
+{
+    if (size > UINT32_MAX) return NULL;
+    block *b = malloc(sizeof(*b) + (size ? size : 1));
+    if (!b) return NULL;
+    memset(b, 0, sizeof(*b));
+    *data = (uint8_t *)(b + 1);
+    b->data = *data;
+    b->size = size;
+    return b;
+}
+
+int block_seal(block *b, const char *what)
+{
+    uint32_t n;
+    if (check_trailer(b->data, b->size, &n)) {
+        free(b);
+        return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
+    }
+    set_layout(b, b->size, n);
+    return 0;
 }
 
 void block_ref(block *b)
@@ -153,17 +191,122 @@ void block_unref(block *b)
         b->release(b, b->release_arg);
         return;
     }
-    free((void *)b->data);
+    if (b->data != (const uint8_t *)(b + 1)) free((void *)b->data); /* else block_alloc'd */
     free(b);
+}
+
+/* ---- entry decoding, shared by the iterator and block_find ---- */
+
+/* Decodes the header of the entry at p (entries end at end): returns where
+ * its key suffix starts, or NULL if the header or the lengths it gives do
+ * not fit. Most headers are three one-byte varints. */
+static inline const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, uint32_t *shared,
+                                          uint32_t *unshared, uint32_t *vlen)
+{
+    if (end - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+        *shared = p[0];
+        *unshared = p[1];
+        *vlen = p[2];
+        p += 3;
+    } else {
+        size_t n;
+        if (!(n = get_varint32(p, end, shared))) return NULL;
+        p += n;
+        if (!(n = get_varint32(p, end, unshared))) return NULL;
+        p += n;
+        if (!(n = get_varint32(p, end, vlen))) return NULL;
+        p += n;
+    }
+    if (*unshared > (size_t)(end - p) || *vlen > (size_t)(end - p) - *unshared) return NULL;
+    return p;
+}
+
+/* The last restart whose key is < k (0 if none), comparing the restart keys
+ * in place (they are stored whole: shared == 0); ERR_CORRUPT if one is bad. */
+static int restart_search(const block *b, const void *k, size_t klen, uint32_t *out)
+{
+    const uint8_t *base = b->data, *end = base + b->restart_off, *ra = end;
+    uint32_t lo = 0, hi = b->n_restarts - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi + 1) / 2, sh, un, vl;
+        const uint8_t *key = entry_header(base + get_u32(ra + 4 * (size_t)mid), end, &sh, &un, &vl);
+        if (!key || sh != 0 || un < IKEY_TRAILER) return ERR_CORRUPT;
+        if (ikey_cmp(key, un, k, klen) < 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *out = lo;
+    return 0;
+}
+
+void block_entry_free(block_entry *e)
+{
+    if (e->kbuf != e->inline_key) free(e->kbuf);
+    block_entry_init(e);
+}
+
+/* Makes room for a key of n bytes in e's scratch, keeping its first keep bytes. */
+static int entry_reserve(block_entry *e, size_t n, size_t keep)
+{
+    if (n <= e->kcap) return 0;
+    size_t cap = n * 2;
+    uint8_t *nb = malloc(cap);
+    if (!nb) return err_set(ERR_NOMEM, "block: out of memory");
+    memcpy(nb, e->kbuf, keep);
+    if (e->kbuf != e->inline_key) free(e->kbuf);
+    e->kbuf = nb;
+    e->kcap = cap;
+    return 0;
+}
+
+int block_find(const block *b, const void *k, size_t klen, block_entry *e, const char *file,
+               uint64_t off)
+{
+    uint32_t r;
+    if (restart_search(b, k, klen, &r)) goto bad;
+    const uint8_t *base = b->data, *end = base + b->restart_off;
+    const uint8_t *p = base + get_u32(end + 4 * (size_t)r);
+    const uint8_t *prev = NULL; /* the previous key: in the block or in e->kbuf */
+    size_t prev_len = 0;
+    while (p < end) {
+        uint32_t sh, un, vl;
+        const uint8_t *suffix = entry_header(p, end, &sh, &un, &vl);
+        if (!suffix || sh > prev_len || (size_t)sh + un < IKEY_TRAILER) goto bad;
+        size_t nk = (size_t)sh + un;
+        const uint8_t *key = suffix;
+        if (sh) {                          /* rebuild the key: the shared prefix comes from prev */
+            bool in_buf = prev == e->kbuf; /* then the prefix is already there */
+            if (entry_reserve(e, nk, in_buf ? sh : 0)) return ERR_NOMEM;
+            if (!in_buf) memcpy(e->kbuf, prev, sh);
+            memcpy(e->kbuf + sh, suffix, un);
+            key = e->kbuf;
+        }
+        p = suffix + un + vl;
+        if (ikey_cmp(key, nk, k, klen) >= 0) {
+            e->key = key;
+            e->klen = nk;
+            e->val = suffix + un;
+            e->vlen = vl;
+            return 1;
+        }
+        prev = key;
+        prev_len = nk;
+    }
+    return 0;
+bad:
+    return err_set(ERR_CORRUPT, "%s: corrupt block entry in block at offset %llu", file,
+                   (unsigned long long)off);
 }
 
 /* ---- iterator ---- */
 typedef struct biter {
     ikiter base;
     block *b;
-    uint32_t cur;     /* offset of the current entry; == restart_off when invalid */
-    uint32_t next;    /* offset after the current entry */
-    uint32_t restart; /* index of the restart block containing cur */
+    uint32_t cur;          /* offset of the current entry; == restart_off when invalid */
+    uint32_t next;         /* offset after the current entry */
+    uint32_t restart;      /* index of the restart block containing cur */
+    uint32_t next_restart; /* offset where the restart block after it starts */
     uint8_t *key;
     size_t klen, kcap;
     const uint8_t *val;
@@ -198,18 +341,10 @@ static int parse_next(biter *i)
         i->cur = i->next = i->b->restart_off;
         return 0;
     }
-    uint64_t shared, unshared, vlen;
-    size_t n;
-    if (!(n = get_varint(p, end, &shared))) goto bad;
-    p += n;
-    if (!(n = get_varint(p, end, &unshared))) goto bad;
-    p += n;
-    if (!(n = get_varint(p, end, &vlen))) goto bad;
-    p += n;
-    if (shared > i->klen || unshared > (uint64_t)(end - p) || vlen > (uint64_t)(end - p) - unshared)
-        goto bad;
-    if (shared + unshared < IKEY_TRAILER) goto bad; /* every key is an internal key */
-    size_t nk = (size_t)(shared + unshared);
+    uint32_t shared, unshared, vlen;
+    if (!(p = entry_header(p, end, &shared, &unshared, &vlen)) || shared > i->klen) goto bad;
+    if ((size_t)shared + unshared < IKEY_TRAILER) goto bad; /* every key is an internal key */
+    size_t nk = (size_t)shared + unshared;
     if (nk > i->kcap) {
         size_t cap = nk * 2 + 16;
         uint8_t *nb = realloc(i->key, cap);
@@ -227,8 +362,12 @@ static int parse_next(biter *i)
     i->val = p;
     i->vlen = (size_t)vlen;
     i->next = (uint32_t)(p + vlen - base);
-    while (i->restart + 1 < i->b->n_restarts && restart_at(i, i->restart + 1) <= i->cur)
-        i->restart++;
+    if (i->cur >= i->next_restart) { /* entered the next restart interval */
+        while (i->restart + 1 < i->b->n_restarts && restart_at(i, i->restart + 1) <= i->cur)
+            i->restart++;
+        i->next_restart =
+            i->restart + 1 < i->b->n_restarts ? restart_at(i, i->restart + 1) : i->b->restart_off;
+    }
     return 1;
 bad:
     corrupt(i);
@@ -240,6 +379,7 @@ static void seek_restart(biter *i, uint32_t idx)
     i->klen = 0;
     i->restart = idx;
     i->next = restart_at(i, idx);
+    i->next_restart = idx + 1 < i->b->n_restarts ? restart_at(i, idx + 1) : i->b->restart_off;
     if (i->next > i->b->restart_off) corrupt(i);
 }
 
@@ -264,17 +404,8 @@ static void bi_seek_last(ikiter *it)
 static void bi_seek(ikiter *it, const void *k, size_t klen)
 {
     biter *i = (biter *)it;
-    uint32_t lo = 0, hi = i->b->n_restarts - 1;
-    while (lo < hi) { /* last restart with key < target */
-        uint32_t mid = (lo + hi + 1) / 2;
-        seek_restart(i, mid);
-        if (!parse_next(i)) return;
-        if (i->klen < IKEY_TRAILER) return corrupt(i);
-        if (ikey_cmp(i->key, i->klen, k, klen) < 0)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
+    uint32_t lo;
+    if (restart_search(i->b, k, klen, &lo)) return corrupt(i);
     seek_restart(i, lo);
     while (parse_next(i)) {
         if (i->klen < IKEY_TRAILER) return corrupt(i);

@@ -54,6 +54,12 @@ typedef struct block {
 /* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
  * what names the file and offset for error messages. */
 int block_new(uint8_t *data, size_t size, const char *what, block **out);
+/* A block and room for its size bytes in one allocation (*data): fill the
+ * bytes, then block_seal. NULL if out of memory or too big. */
+block *block_alloc(size_t size, uint8_t **data);
+/* Checks the trailer of a block_alloc'd block: 0, or ERR_CORRUPT naming what
+ * (the block is freed). */
+int block_seal(block *b, const char *what);
 void block_ref(block *b);
 void block_unref(block *b);
 
@@ -64,5 +70,29 @@ ikiter *block_iter_new(block *b, const char *what);
  * and must outlive the iterator (cheaper: nothing is formatted unless an
  * error occurs). */
 ikiter *block_iter_new_at(block *b, const char *file, uint64_t off);
+
+/* One entry found by block_find. Keys of entries that share a prefix with
+ * the one before are rebuilt in a scratch buffer (inline, or malloc'd for
+ * long keys): init once, free after the last use. */
+typedef struct block_entry {
+    const uint8_t *key, *val; /* valid while the block and the entry are */
+    size_t klen, vlen;
+    uint8_t *kbuf;
+    size_t kcap;
+    uint8_t inline_key[128];
+} block_entry;
+
+static inline void block_entry_init(block_entry *e)
+{
+    e->kbuf = e->inline_key;
+    e->kcap = sizeof(e->inline_key);
+}
+void block_entry_free(block_entry *e);
+
+/* Point lookup without an iterator: the first entry with internal key >= k.
+ * 1 with *e filled, 0 if every key is < k, ERR_CORRUPT naming file and off
+ * (the block's offset) if an entry on the way is malformed, ERR_NOMEM. */
+int block_find(const block *b, const void *k, size_t klen, block_entry *e, const char *file,
+               uint64_t off);
 
 #endif
