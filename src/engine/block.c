@@ -187,6 +187,8 @@ void block_ref(block *b)
 void block_unref(block *b)
 {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
+    free(b->accel);
+    b->accel = NULL;
     if (b->release) {
         b->release(b, b->release_arg);
         return;
@@ -221,17 +223,104 @@ static inline const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, 
     return p;
 }
 
+/* ikey_cmp for the short keys of the search loops: eight bytes at a time
+ * as big-endian integers, without a call to memcmp. Same order. */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load_be64(a + i), y = load_be64(b + i);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    if (ua != ub) return ua < ub ? -1 : 1;
+    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
+    return ta > tb ? -1 : ta < tb;
+}
+
+/* The whole key of restart idx, in place (restart keys are stored whole:
+ * shared == 0); NULL if its entry is malformed. */
+static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen)
+{
+    const uint8_t *base = b->data, *end = base + b->restart_off;
+    uint32_t sh, vl;
+    const uint8_t *key = entry_header(base + get_u32(end + 4 * (size_t)idx), end, &sh, klen, &vl);
+    return key && sh == 0 && *klen >= IKEY_TRAILER ? key : NULL;
+}
+
+/* Search accelerator of a big pinned block (block_accelerate): for every
+ * restart key, the 8 user-key bytes after the prefix all of them share,
+ * big-endian and zero-padded. A smaller number means a smaller key, so the
+ * binary search compares integers in one contiguous array and reads a key
+ * only when the numbers tie. */
+struct block_accel {
+    uint32_t skip;         /* length of the shared user-key prefix */
+    const uint8_t *prefix; /* the shared prefix (in the block's first key) */
+    uint64_t num[];        /* per restart */
+};
+
+static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    uint64_t x = 0;
+    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
+    return x;
+}
+
+int block_accelerate(block *b)
+{
+    uint32_t fl = 0, ll = 0, n = b->n_restarts;
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
+    if (n < 64 || !first || !last) return 0; /* small, or corrupt: searched the plain way */
+    size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
+    while (skip < m && first[skip] == last[skip]) skip++;
+    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * n);
+    if (!a) return err_set(ERR_NOMEM, "block: out of memory");
+    a->skip = (uint32_t)skip;
+    a->prefix = first;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const uint8_t *k = restart_key(b, i, &kl);
+        if (!k) { /* corrupt: leave it to the plain search to report */
+            free(a);
+            return 0;
+        }
+        a->num[i] = key_num(k, kl - IKEY_TRAILER, skip);
+    }
+    b->accel = a;
+    return 0;
+}
+
 /* The last restart whose key is < k (0 if none), comparing the restart keys
- * in place (they are stored whole: shared == 0); ERR_CORRUPT if one is bad. */
+ * in place; ERR_CORRUPT if one is bad. */
 static int restart_search(const block *b, const void *k, size_t klen, uint32_t *out)
 {
-    const uint8_t *base = b->data, *end = base + b->restart_off, *ra = end;
+    const struct block_accel *a = b->accel;
+    size_t ulen = klen - IKEY_TRAILER;
+    bool fast = a && ulen >= a->skip && memcmp(k, a->prefix, a->skip) == 0;
+    uint64_t kn = fast ? key_num(k, ulen, a->skip) : 0;
     uint32_t lo = 0, hi = b->n_restarts - 1;
     while (lo < hi) {
-        uint32_t mid = (lo + hi + 1) / 2, sh, un, vl;
-        const uint8_t *key = entry_header(base + get_u32(ra + 4 * (size_t)mid), end, &sh, &un, &vl);
-        if (!key || sh != 0 || un < IKEY_TRAILER) return ERR_CORRUPT;
-        if (ikey_cmp(key, un, k, klen) < 0)
+        uint32_t mid = (lo + hi + 1) / 2;
+        int c;
+        if (fast && a->num[mid] != kn) {
+            c = a->num[mid] < kn ? -1 : 1;
+        } else {
+            uint32_t rl;
+            const uint8_t *rk = restart_key(b, mid, &rl);
+            if (!rk) return ERR_CORRUPT;
+            c = key_cmp(rk, rl, k, klen);
+        }
+        if (c < 0)
             lo = mid;
         else
             hi = mid - 1;
@@ -283,7 +372,7 @@ int block_find(const block *b, const void *k, size_t klen, block_entry *e, const
             key = e->kbuf;
         }
         p = suffix + un + vl;
-        if (ikey_cmp(key, nk, k, klen) >= 0) {
+        if (key_cmp(key, nk, k, klen) >= 0) {
             e->key = key;
             e->klen = nk;
             e->val = suffix + un;
@@ -409,7 +498,7 @@ static void bi_seek(ikiter *it, const void *k, size_t klen)
     seek_restart(i, lo);
     while (parse_next(i)) {
         if (i->klen < IKEY_TRAILER) return corrupt(i);
-        if (ikey_cmp(i->key, i->klen, k, klen) >= 0) return;
+        if (key_cmp(i->key, i->klen, k, klen) >= 0) return;
     }
 }
 static void bi_next(ikiter *it)

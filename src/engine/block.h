@@ -49,6 +49,7 @@ typedef struct block {
     _Atomic int refs;
     void (*release)(struct block *b, void *arg); /* called instead of free when set */
     void *release_arg;
+    struct block_accel *accel; /* optional search accelerator (block_accelerate) */
 } block;
 
 /* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
@@ -60,6 +61,11 @@ block *block_alloc(size_t size, uint8_t **data);
 /* Checks the trailer of a block_alloc'd block: 0, or ERR_CORRUPT naming what
  * (the block is freed). */
 int block_seal(block *b, const char *what);
+/* Builds a search accelerator for a big block that stays in memory (an SST
+ * index): about 8 bytes per restart; seeks then compare integers instead of
+ * keys on most probes. 0 (also when the block is small or malformed: then it
+ * is searched the plain way) or ERR_NOMEM. Call before sharing the block. */
+int block_accelerate(block *b);
 void block_ref(block *b);
 void block_unref(block *b);
 

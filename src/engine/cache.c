@@ -1,9 +1,18 @@
-/* Sharded LRU block cache (see cache.h). Each shard: a chained hash table and
- * a doubly linked LRU list under one mutex; capacity split evenly. */
+/* Sharded block cache (see cache.h). Each shard: a chained hash table and a
+ * CLOCK list under one mutex; capacity split evenly.
+ *
+ * Replacement is CLOCK (second chance), not strict LRU: a hit only sets the
+ * entry's referenced bit, so a lookup touches the bucket chain and nothing
+ * else (moving the entry in a list would touch two neighbours, usually two
+ * cache misses). Eviction takes the oldest entry: if its bit is set, the bit
+ * is cleared and the entry goes to the back of the list; otherwise it is
+ * dropped. Each entry is passed over at most once per eviction, so one
+ * eviction visits at most 2 * count entries. */
 #include "engine/cache.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,16 +20,19 @@
 
 typedef struct centry {
     uint64_t file, off;
+    struct centry *hnext;
     block *b;
+    uint64_t hash;
     size_t charge;
-    struct centry *hnext, *prev, *next;
+    bool referenced; /* hit since it was last passed over by eviction */
+    struct centry *prev, *next;
 } centry;
 
 typedef struct shard {
     pthread_mutex_t mu;
     centry **table;
     size_t nbuckets, count, used, capacity;
-    centry lru; /* sentinel: lru.next is the oldest */
+    centry lru; /* sentinel of the CLOCK list: lru.next is the oldest */
 } shard;
 
 struct block_cache {
@@ -81,7 +93,7 @@ static void lru_push(shard *s, centry *e)
 
 static void remove_entry(shard *s, centry *e)
 {
-    centry **pp = &s->table[hkey(e->file, e->off) & (s->nbuckets - 1)];
+    centry **pp = &s->table[e->hash & (s->nbuckets - 1)];
     while (*pp != e) pp = &(*pp)->hnext;
     *pp = e->hnext;
     lru_unlink(e);
@@ -93,7 +105,16 @@ static void remove_entry(shard *s, centry *e)
 
 static void evict(shard *s)
 {
-    while (s->used > s->capacity && s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+    while (s->used > s->capacity && s->lru.next != &s->lru) {
+        centry *e = s->lru.next;
+        if (!e->referenced) {
+            remove_entry(s, e);
+            continue;
+        }
+        e->referenced = false; /* second chance */
+        lru_unlink(e);
+        lru_push(s, e);
+    }
 }
 
 void block_cache_free(block_cache *c)
@@ -117,8 +138,7 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     while (e && (e->file != file || e->off != off)) e = e->hnext;
     block *b = NULL;
     if (e) {
-        lru_unlink(e);
-        lru_push(s, e);
+        e->referenced = true;
         b = e->b;
         block_ref(b);
     }
@@ -136,7 +156,7 @@ static void grow(shard *s)
         centry *e = s->table[i];
         while (e) {
             centry *n = e->hnext;
-            size_t j = hkey(e->file, e->off) & (nb - 1);
+            size_t j = e->hash & (nb - 1);
             e->hnext = t[j];
             t[j] = e;
             e = n;
@@ -155,6 +175,7 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
     if (!e) return;
     e->file = file;
     e->off = off;
+    e->hash = h;
     e->b = b;
     e->charge = b->size + sizeof(block) + sizeof(centry);
     block_ref(b);
