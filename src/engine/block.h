@@ -50,6 +50,7 @@ typedef struct block {
     void (*release)(struct block *b, void *arg); /* called instead of free when set */
     void *release_arg;
     struct block_accel *accel; /* optional search accelerator (block_accelerate) */
+    uint32_t alloc_cap;        /* block_alloc'd: bytes of room after the struct */
 } block;
 
 /* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
