@@ -13,6 +13,7 @@
 
 #include "engine/iter.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,13 +41,23 @@ static inline int block_builder_empty(const block_builder *b)
     return b->entries == 0;
 }
 
-/* A decoded (uncompressed) block held in memory and shared by refcount. */
+/* A decoded (uncompressed) block held in memory and shared by refcount.
+ * The c_* fields belong to the block cache (engine/cache.c) while the block
+ * is in it (a block is in at most one cache, once); they come first so that
+ * a cache lookup reads the entry's key and the refcount in one cache line. */
 typedef struct block {
+    uint64_t c_file, c_off;
+    struct block *c_hnext; /* hash chain */
+    _Atomic int refs;
+    bool c_referenced; /* hit since eviction last passed over it */
+    bool c_cached;
     const uint8_t *data; /* owned: freed with the block */
     size_t size;
     uint32_t restart_off; /* offset of the restart array */
     uint32_t n_restarts;
-    _Atomic int refs;
+    struct block *c_prev, *c_next; /* CLOCK list */
+    uint64_t c_hash;
+    size_t c_charge;
     void (*release)(struct block *b, void *arg); /* called instead of free when set */
     void *release_arg;
     struct block_accel *accel; /* optional search accelerator (block_accelerate) */

@@ -7,7 +7,12 @@
  * cache misses). Eviction takes the oldest entry: if its bit is set, the bit
  * is cleared and the entry goes to the back of the list; otherwise it is
  * dropped. Each entry is passed over at most once per eviction, so one
- * eviction visits at most 2 * count entries. */
+ * eviction visits at most 2 * count entries.
+ *
+ * The entry is the block itself (its c_* fields): a hit reads the bucket and
+ * one line of the block, which holds the key, the link and the refcount. The
+ * c_* fields of a cached block change only under its shard's mutex; the
+ * cache's reference keeps the block alive while it is in a shard. */
 #include "engine/cache.h"
 
 #include <pthread.h>
@@ -18,21 +23,11 @@
 
 #define SHARDS 16
 
-typedef struct centry {
-    uint64_t file, off;
-    struct centry *hnext;
-    block *b;
-    uint64_t hash;
-    size_t charge;
-    bool referenced; /* hit since it was last passed over by eviction */
-    struct centry *prev, *next;
-} centry;
-
 typedef struct shard {
     pthread_mutex_t mu;
-    centry **table;
+    block **table;
     size_t nbuckets, count, used, capacity;
-    centry lru; /* sentinel of the CLOCK list: lru.next is the oldest */
+    block lru; /* sentinel of the CLOCK list: lru.c_next is the oldest */
 } shard;
 
 struct block_cache {
@@ -62,12 +57,12 @@ block_cache *block_cache_new(size_t capacity_bytes)
     if (!c) return NULL;
     for (int i = 0; i < SHARDS; i++) { /* all valid before any can fail */
         pthread_mutex_init(&c->shards[i].mu, NULL);
-        c->shards[i].lru.next = c->shards[i].lru.prev = &c->shards[i].lru;
+        c->shards[i].lru.c_next = c->shards[i].lru.c_prev = &c->shards[i].lru;
     }
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         s->nbuckets = 1024;
-        s->table = calloc(s->nbuckets, sizeof(centry *));
+        s->table = calloc(s->nbuckets, sizeof(block *));
         if (!s->table) {
             block_cache_free(c);
             return NULL;
@@ -77,41 +72,42 @@ block_cache *block_cache_new(size_t capacity_bytes)
     return c;
 }
 
-static void lru_unlink(centry *e)
+static void lru_unlink(block *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
+    e->c_prev->c_next = e->c_next;
+    e->c_next->c_prev = e->c_prev;
 }
 
-static void lru_push(shard *s, centry *e)
+static void lru_push(shard *s, block *e)
 {
-    e->next = &s->lru;
-    e->prev = s->lru.prev;
-    e->prev->next = e;
-    s->lru.prev = e;
+    e->c_next = &s->lru;
+    e->c_prev = s->lru.c_prev;
+    e->c_prev->c_next = e;
+    s->lru.c_prev = e;
 }
 
-static void remove_entry(shard *s, centry *e)
+/* Takes e out of the shard and drops the cache's reference. */
+static void remove_entry(shard *s, block *e)
 {
-    centry **pp = &s->table[e->hash & (s->nbuckets - 1)];
-    while (*pp != e) pp = &(*pp)->hnext;
-    *pp = e->hnext;
+    block **pp = &s->table[e->c_hash & (s->nbuckets - 1)];
+    while (*pp != e) pp = &(*pp)->c_hnext;
+    *pp = e->c_hnext;
     lru_unlink(e);
     s->count--;
-    s->used -= e->charge;
-    block_unref(e->b);
-    free(e);
+    s->used -= e->c_charge;
+    e->c_cached = false;
+    block_unref(e);
 }
 
 static void evict(shard *s)
 {
-    while (s->used > s->capacity && s->lru.next != &s->lru) {
-        centry *e = s->lru.next;
-        if (!e->referenced) {
+    while (s->used > s->capacity && s->lru.c_next != &s->lru) {
+        block *e = s->lru.c_next;
+        if (!e->c_referenced) {
             remove_entry(s, e);
             continue;
         }
-        e->referenced = false; /* second chance */
+        e->c_referenced = false; /* second chance */
         lru_unlink(e);
         lru_push(s, e);
     }
@@ -122,7 +118,7 @@ void block_cache_free(block_cache *c)
     if (!c) return;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
-        while (s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+        while (s->lru.c_next != &s->lru) remove_entry(s, s->lru.c_next);
         free(s->table);
         pthread_mutex_destroy(&s->mu);
     }
@@ -134,30 +130,31 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
     pthread_mutex_lock(&s->mu);
-    centry *e = s->table[h & (s->nbuckets - 1)];
-    while (e && (e->file != file || e->off != off)) e = e->hnext;
-    block *b = NULL;
+    block *e = s->table[h & (s->nbuckets - 1)];
+    while (e && (e->c_file != file || e->c_off != off)) e = e->c_hnext;
     if (e) {
-        e->referenced = true;
-        b = e->b;
-        block_ref(b);
+        e->c_referenced = true;
+        block_ref(e);
+        /* Every search of the block starts at its restart array: start
+         * fetching it while the lock is released. */
+        __builtin_prefetch(e->data + e->restart_off);
     }
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add_explicit(b ? &c->hits : &c->misses, 1, memory_order_relaxed);
-    return b;
+    atomic_fetch_add_explicit(e ? &c->hits : &c->misses, 1, memory_order_relaxed);
+    return e;
 }
 
 static void grow(shard *s)
 {
     size_t nb = s->nbuckets * 2;
-    centry **t = calloc(nb, sizeof(centry *));
+    block **t = calloc(nb, sizeof(block *));
     if (!t) return;
     for (size_t i = 0; i < s->nbuckets; i++) {
-        centry *e = s->table[i];
+        block *e = s->table[i];
         while (e) {
-            centry *n = e->hnext;
-            size_t j = e->hash & (nb - 1);
-            e->hnext = t[j];
+            block *n = e->c_hnext;
+            size_t j = e->c_hash & (nb - 1);
+            e->c_hnext = t[j];
             t[j] = e;
             e = n;
         }
@@ -171,25 +168,28 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
 {
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
-    centry *e = calloc(1, sizeof(*e));
-    if (!e) return;
-    e->file = file;
-    e->off = off;
-    e->hash = h;
-    e->b = b;
-    e->charge = b->size + sizeof(block) + sizeof(centry);
-    block_ref(b);
     pthread_mutex_lock(&s->mu);
-    centry *old = s->table[h & (s->nbuckets - 1)];
-    while (old && (old->file != file || old->off != off)) old = old->hnext;
+    if (b->c_cached) { /* already in a cache: it stays where it is */
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    block *old = s->table[h & (s->nbuckets - 1)];
+    while (old && (old->c_file != file || old->c_off != off)) old = old->c_hnext;
     if (old) remove_entry(s, old);
     if (s->count >= s->nbuckets) grow(s);
+    block_ref(b);
+    b->c_file = file;
+    b->c_off = off;
+    b->c_hash = h;
+    b->c_charge = b->size + sizeof(block);
+    b->c_referenced = false;
+    b->c_cached = true;
     size_t j = h & (s->nbuckets - 1);
-    e->hnext = s->table[j];
-    s->table[j] = e;
-    lru_push(s, e);
+    b->c_hnext = s->table[j];
+    s->table[j] = b;
+    lru_push(s, b);
     s->count++;
-    s->used += e->charge;
+    s->used += b->c_charge;
     evict(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -199,10 +199,10 @@ void block_cache_erase_file(block_cache *c, uint64_t file)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->mu);
-        centry *e = s->lru.next;
+        block *e = s->lru.c_next;
         while (e != &s->lru) {
-            centry *n = e->next;
-            if (e->file == file) remove_entry(s, e);
+            block *n = e->c_next;
+            if (e->c_file == file) remove_entry(s, e);
             e = n;
         }
         pthread_mutex_unlock(&s->mu);
