@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +132,24 @@ static int check_trailer(const uint8_t *data, size_t size, uint32_t *nr)
     return 0;
 }
 
+_Static_assert(offsetof(block, size) <= 64, "the fields a search reads first fit one line");
+
 static void set_layout(block *b, size_t size, uint32_t n)
 {
     b->size = size;
     b->n_restarts = n;
     b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
+    for (uint32_t i = 0; i < n && n <= BLOCK_INLINE_RESTARTS; i++)
+        b->restarts[i] = get_u32(b->data + b->restart_off + 4 * (size_t)i);
     atomic_init(&b->refs, 1);
+}
+
+/* Offset of restart idx (< n_restarts; checked by check_trailer). */
+static inline uint32_t restart_offset(const block *b, uint32_t idx)
+{
+    return b->n_restarts <= BLOCK_INLINE_RESTARTS
+               ? b->restarts[idx]
+               : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
 }
 
 int block_new(uint8_t *data, size_t size, const char *what, block **out)
@@ -228,7 +241,9 @@ block *block_alloc(size_t size, uint8_t **data)
     if (size > UINT32_MAX) return NULL;
     size_t cap = (size + SPARE_STEP) / SPARE_STEP * SPARE_STEP; /* > size, so never 0 */
     block *b = cap <= SPARE_MAX ? spare_take(cap) : NULL;
-    if (!b && !(b = malloc(sizeof(*b) + cap))) return NULL;
+    /* Line-aligned, so that the header's first 64 bytes are one cache line. */
+    size_t total = (sizeof(*b) + cap + 63) / 64 * 64;
+    if (!b && !(b = aligned_alloc(64, total))) return NULL;
     memset(b, 0, sizeof(*b));
     b->alloc_cap = (uint32_t)(cap <= UINT32_MAX ? cap : UINT32_MAX);
     *data = (uint8_t *)(b + 1);
@@ -325,7 +340,7 @@ static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t 
 {
     const uint8_t *base = b->data, *end = base + b->restart_off;
     uint32_t sh, vl;
-    const uint8_t *key = entry_header(base + get_u32(end + 4 * (size_t)idx), end, &sh, klen, &vl);
+    const uint8_t *key = entry_header(base + restart_offset(b, idx), end, &sh, klen, &vl);
     return key && sh == 0 && *klen >= IKEY_TRAILER ? key : NULL;
 }
 
@@ -380,11 +395,8 @@ static int restart_search(const block *b, const void *k, size_t klen, uint32_t *
     bool fast = a && ulen >= a->skip && memcmp(k, a->prefix, a->skip) == 0;
     uint64_t kn = fast ? key_num(k, ulen, a->skip) : 0;
     uint32_t lo = 0, hi = b->n_restarts - 1;
-    if (hi < 8) { /* a data block: fetch the few restart keys at once, not one by one */
-        const uint8_t *ra = b->data + b->restart_off;
-        for (uint32_t i = 0; i <= hi; i++)
-            __builtin_prefetch(b->data + get_u32(ra + 4 * (size_t)i));
-    }
+    if (hi < BLOCK_INLINE_RESTARTS) /* a data block: fetch its few restart keys at once */
+        for (uint32_t i = 0; i <= hi; i++) __builtin_prefetch(b->data + b->restarts[i]);
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
         int c;
@@ -431,7 +443,7 @@ int block_find(const block *b, const void *k, size_t klen, block_entry *e, const
     uint32_t r;
     if (restart_search(b, k, klen, &r)) goto bad;
     const uint8_t *base = b->data, *end = base + b->restart_off;
-    const uint8_t *p = base + get_u32(end + 4 * (size_t)r);
+    const uint8_t *p = base + restart_offset(b, r);
     const uint8_t *prev = NULL; /* the previous key: in the block or in e->kbuf */
     size_t prev_len = 0;
     while (p < end) {
@@ -494,7 +506,7 @@ static void corrupt(biter *i)
 
 static inline uint32_t restart_at(biter *i, uint32_t idx)
 {
-    return get_u32(i->b->data + i->b->restart_off + 4 * (size_t)idx);
+    return restart_offset(i->b, idx);
 }
 
 /* Decodes the entry at i->next into key/val; returns 0 at end or on error. */

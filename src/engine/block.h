@@ -45,16 +45,21 @@ static inline int block_builder_empty(const block_builder *b)
  * The c_* fields belong to the block cache (engine/cache.c) while the block
  * is in it (a block is in at most one cache, once); they come first so that
  * a cache lookup reads the entry's key and the refcount in one cache line. */
+#define BLOCK_INLINE_RESTARTS 4
 typedef struct block {
     uint64_t c_file, c_off;
     struct block *c_hnext; /* hash chain */
     _Atomic int refs;
     bool c_referenced; /* hit since eviction last passed over it */
     bool c_cached;
-    const uint8_t *data; /* owned: freed with the block */
-    size_t size;
+    const uint8_t *data;  /* owned: freed with the block */
     uint32_t restart_off; /* offset of the restart array */
     uint32_t n_restarts;
+    /* The restart offsets again when n_restarts <= BLOCK_INLINE_RESTARTS (a
+     * typical data block): with the fields above they fill the first 64
+     * bytes, so a cache hit reads them with the key it compares. */
+    uint32_t restarts[BLOCK_INLINE_RESTARTS];
+    size_t size;
     struct block *c_prev, *c_next; /* CLOCK list */
     uint64_t c_hash;
     size_t c_charge;
@@ -78,6 +83,14 @@ int block_seal(block *b, const char *what);
  * keys on most probes. 0 (also when the block is small or malformed: then it
  * is searched the plain way) or ERR_NOMEM. Call before sharing the block. */
 int block_accelerate(block *b);
+/* Starts fetching the bytes a search of b reads first (its restart keys). */
+static inline void block_prefetch(const block *b)
+{
+    if (b->n_restarts <= BLOCK_INLINE_RESTARTS)
+        for (uint32_t i = 0; i < b->n_restarts; i++) __builtin_prefetch(b->data + b->restarts[i]);
+    else
+        __builtin_prefetch(b->data + b->restart_off);
+}
 void block_ref(block *b);
 void block_unref(block *b);
 

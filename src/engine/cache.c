@@ -135,9 +135,7 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     if (e) {
         e->c_referenced = true;
         block_ref(e);
-        /* Every search of the block starts at its restart array: start
-         * fetching it while the lock is released. */
-        __builtin_prefetch(e->data + e->restart_off);
+        block_prefetch(e); /* overlaps the first reads of the search with the unlock */
     }
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add_explicit(e ? &c->hits : &c->misses, 1, memory_order_relaxed);
