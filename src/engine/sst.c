@@ -538,7 +538,7 @@ struct sst_reader {
     block *index;
     uint64_t index_off;
     uint8_t *filter; /* bit array + probe count byte; NULL if none */
-    uint64_t filter_bits;
+    uint64_t filter_bits, filter_wrap;
     int filter_k;
     sst_props props;
     rangedel_list rdels;
@@ -834,6 +834,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
             goto err;
         }
         r->filter_bits = (uint64_t)(len - 1) * 8;
+        r->filter_wrap = (UINT64_MAX % r->filter_bits + 1) % r->filter_bits; /* 2^64 % bits */
     }
     if ((rc = load_range_dels(r, hr))) goto err;
     *out = r;
@@ -865,12 +866,20 @@ bool sst_reader_may_contain(sst_reader *r, const void *ukey, size_t klen)
     return !r->filter || may_contain_hash(r, bloom_hash(ukey, klen));
 }
 
+/* Probe j tests bit (h1 + j * h2 mod 2^64) % m, as the builder set it. The
+ * reader steps from one probe to the next without a division: adding h2
+ * adds h2 % m, and a wrap of the 64-bit sum takes 2^64 % m (filter_wrap)
+ * away again. */
 static bool may_contain_hash(sst_reader *r, uint64_t h1)
 {
-    uint64_t h2 = bloom_delta(h1);
+    uint64_t h2 = bloom_delta(h1), m = r->filter_bits, w = r->filter_wrap;
+    uint64_t x = h1, bit = h1 % m, d = h2 % m;
     for (int j = 0; j < r->filter_k; j++) {
-        uint64_t bit = (h1 + (uint64_t)j * h2) % r->filter_bits;
         if (!(r->filter[bit >> 3] & (1u << (bit & 7)))) return false;
+        bool wrap = __builtin_add_overflow(x, h2, &x);
+        bit += d;
+        if (bit >= m) bit -= m;
+        if (wrap) bit = bit >= w ? bit - w : bit + m - w;
     }
     return true;
 }
