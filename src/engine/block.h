@@ -50,7 +50,6 @@ typedef struct block {
     uint64_t c_file, c_off;
     struct block *c_hnext; /* hash chain */
     _Atomic int refs;
-    bool c_referenced; /* hit since eviction last passed over it */
     bool c_cached;
     const uint8_t *data;  /* owned: freed with the block */
     uint32_t restart_off; /* offset of the restart array */
@@ -60,7 +59,7 @@ typedef struct block {
      * bytes, so a cache hit reads them with the key it compares. */
     uint32_t restarts[BLOCK_INLINE_RESTARTS];
     size_t size;
-    struct block *c_prev, *c_next; /* CLOCK list */
+    uint32_t c_slot; /* index in the cache shard's CLOCK slots */
     uint64_t c_hash;
     size_t c_charge;
     void (*release)(struct block *b, void *arg); /* called instead of free when set */

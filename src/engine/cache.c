@@ -1,23 +1,29 @@
-/* Sharded block cache (see cache.h). Each shard: a chained hash table and a
- * CLOCK list under one mutex; capacity split evenly.
+/* Sharded block cache (see cache.h). Each shard: a chained hash table, a
+ * slot array with one referenced byte per slot, under one mutex; capacity
+ * split evenly.
  *
- * Replacement is CLOCK (second chance), not strict LRU: a hit only sets the
- * entry's referenced bit, so a lookup touches the bucket chain and nothing
- * else (moving the entry in a list would touch two neighbours, usually two
- * cache misses). Eviction takes the oldest entry: if its bit is set, the bit
- * is cleared and the entry goes to the back of the list; otherwise it is
- * dropped. Each entry is passed over at most once per eviction, so one
- * eviction visits at most 2 * count entries.
+ * Replacement is CLOCK (second chance), not strict LRU. Every cached block
+ * sits in a slot; a hit sets the slot's referenced byte. Eviction moves a
+ * hand over the slots: a referenced slot loses its byte and is passed over,
+ * the first unreferenced one is dropped. The bytes are one dense array, so
+ * passing over a slot reads no block, and a hit moves nothing (an LRU list
+ * would touch two neighbours per hit, usually two cache misses). The hand
+ * passes over each slot at most twice per eviction.
  *
  * The entry is the block itself (its c_* fields): a hit reads the bucket and
- * one line of the block, which holds the key, the link and the refcount. The
- * c_* fields of a cached block change only under its shard's mutex; the
- * cache's reference keeps the block alive while it is in a shard. */
+ * one line of the block, which holds the key, the chain link and the
+ * refcount. The c_* fields of a cached block change only under its shard's
+ * mutex; the cache's reference keeps the block alive while it is in a slot.
+ *
+ * Invariants (per shard): slot[b->c_slot] == b for every cached b, in the
+ * hash table exactly once; the other slots below nslots are NULL and listed
+ * in free_slots; count and used sum the cached blocks. */
 #include "engine/cache.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +33,10 @@ typedef struct shard {
     pthread_mutex_t mu;
     block **table;
     size_t nbuckets, count, used, capacity;
-    block lru; /* sentinel of the CLOCK list: lru.c_next is the oldest */
+    block **slot;       /* nslots used, cap_slots allocated */
+    uint8_t *ref;       /* referenced byte per slot */
+    uint32_t *free_ids; /* NULL slots below nslots */
+    uint32_t nslots, cap_slots, nfree, hand;
 } shard;
 
 struct block_cache {
@@ -55,10 +64,8 @@ block_cache *block_cache_new(size_t capacity_bytes)
 {
     block_cache *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
-    for (int i = 0; i < SHARDS; i++) { /* all valid before any can fail */
+    for (int i = 0; i < SHARDS; i++) /* all valid before any can fail */
         pthread_mutex_init(&c->shards[i].mu, NULL);
-        c->shards[i].lru.c_next = c->shards[i].lru.c_prev = &c->shards[i].lru;
-    }
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         s->nbuckets = 1024;
@@ -72,27 +79,14 @@ block_cache *block_cache_new(size_t capacity_bytes)
     return c;
 }
 
-static void lru_unlink(block *e)
-{
-    e->c_prev->c_next = e->c_next;
-    e->c_next->c_prev = e->c_prev;
-}
-
-static void lru_push(shard *s, block *e)
-{
-    e->c_next = &s->lru;
-    e->c_prev = s->lru.c_prev;
-    e->c_prev->c_next = e;
-    s->lru.c_prev = e;
-}
-
 /* Takes e out of the shard and drops the cache's reference. */
 static void remove_entry(shard *s, block *e)
 {
     block **pp = &s->table[e->c_hash & (s->nbuckets - 1)];
     while (*pp != e) pp = &(*pp)->c_hnext;
     *pp = e->c_hnext;
-    lru_unlink(e);
+    s->slot[e->c_slot] = NULL;
+    s->free_ids[s->nfree++] = e->c_slot;
     s->count--;
     s->used -= e->c_charge;
     e->c_cached = false;
@@ -101,16 +95,36 @@ static void remove_entry(shard *s, block *e)
 
 static void evict(shard *s)
 {
-    while (s->used > s->capacity && s->lru.c_next != &s->lru) {
-        block *e = s->lru.c_next;
-        if (!e->c_referenced) {
-            remove_entry(s, e);
+    /* Bounded: every pass over all slots clears every referenced byte, so a
+     * second pass finds a victim while any block is cached. */
+    while (s->used > s->capacity && s->count) {
+        uint32_t i = s->hand;
+        s->hand = i + 1 < s->nslots ? i + 1 : 0;
+        if (!s->slot[i]) continue;
+        if (s->ref[i]) {
+            s->ref[i] = 0; /* second chance */
             continue;
         }
-        e->c_referenced = false; /* second chance */
-        lru_unlink(e);
-        lru_push(s, e);
+        remove_entry(s, s->slot[i]);
     }
+}
+
+/* A free slot index, growing the arrays when all are used; -1 if out of memory. */
+static int64_t take_slot(shard *s)
+{
+    if (s->nfree) return s->free_ids[--s->nfree];
+    if (s->nslots == s->cap_slots) {
+        uint32_t cap = s->cap_slots ? s->cap_slots * 2 : 256;
+        block **ns = realloc(s->slot, cap * sizeof(*ns));
+        if (ns) s->slot = ns;
+        uint8_t *nr = ns ? realloc(s->ref, cap) : NULL;
+        if (nr) s->ref = nr;
+        uint32_t *nf = nr ? realloc(s->free_ids, cap * sizeof(*nf)) : NULL;
+        if (!nf) return -1;
+        s->free_ids = nf;
+        s->cap_slots = cap;
+    }
+    return s->nslots++;
 }
 
 void block_cache_free(block_cache *c)
@@ -118,7 +132,11 @@ void block_cache_free(block_cache *c)
     if (!c) return;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
-        while (s->lru.c_next != &s->lru) remove_entry(s, s->lru.c_next);
+        for (uint32_t j = 0; j < s->nslots; j++)
+            if (s->slot[j]) remove_entry(s, s->slot[j]);
+        free(s->slot);
+        free(s->ref);
+        free(s->free_ids);
         free(s->table);
         pthread_mutex_destroy(&s->mu);
     }
@@ -133,7 +151,7 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     block *e = s->table[h & (s->nbuckets - 1)];
     while (e && (e->c_file != file || e->c_off != off)) e = e->c_hnext;
     if (e) {
-        e->c_referenced = true;
+        s->ref[e->c_slot] = 1;
         block_ref(e);
         block_prefetch(e); /* overlaps the first reads of the search with the unlock */
     }
@@ -174,18 +192,24 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
     block *old = s->table[h & (s->nbuckets - 1)];
     while (old && (old->c_file != file || old->c_off != off)) old = old->c_hnext;
     if (old) remove_entry(s, old);
+    int64_t slot = take_slot(s);
+    if (slot < 0) { /* out of memory: not cached */
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     if (s->count >= s->nbuckets) grow(s);
     block_ref(b);
     b->c_file = file;
     b->c_off = off;
     b->c_hash = h;
     b->c_charge = b->size + sizeof(block);
-    b->c_referenced = false;
+    b->c_slot = (uint32_t)slot;
     b->c_cached = true;
+    s->slot[slot] = b;
+    s->ref[slot] = 0;
     size_t j = h & (s->nbuckets - 1);
     b->c_hnext = s->table[j];
     s->table[j] = b;
-    lru_push(s, b);
     s->count++;
     s->used += b->c_charge;
     evict(s);
@@ -197,12 +221,8 @@ void block_cache_erase_file(block_cache *c, uint64_t file)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->mu);
-        block *e = s->lru.c_next;
-        while (e != &s->lru) {
-            block *n = e->c_next;
-            if (e->c_file == file) remove_entry(s, e);
-            e = n;
-        }
+        for (uint32_t j = 0; j < s->nslots; j++)
+            if (s->slot[j] && s->slot[j]->c_file == file) remove_entry(s, s->slot[j]);
         pthread_mutex_unlock(&s->mu);
     }
 }
