@@ -5,10 +5,12 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "commands/cmdutil.h"
 #include "util/err.h"
+#include "util/log.h"
 
 static void on_expired(void *arg, int db, const void *key, size_t len)
 {
@@ -91,6 +93,31 @@ static void flushall_cmd(srv_client *c)
     reply_ok(c);
 }
 
+/* DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: syncs and closes the engine, then
+ * opens it again from the data directory (recovery included) and reloads the
+ * keyspace's counters from it. The options exist for Redis's RDB and change
+ * nothing here: there is no dump to save, and the data directory is the data. */
+static void debug_reload_cmd(srv_client *c)
+{
+    for (int i = 2; i < cmd_argc(c); i++)
+        if (!cmd_arg_is(c, i, "merge") && !cmd_arg_is(c, i, "noflush") &&
+            !cmd_arg_is(c, i, "nosave")) {
+            reply_error(c, "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            return;
+        }
+    int rc = cmd_engine_reopen(NULL, NULL);
+    if (!cmd_engine()) {
+        log_warn("DEBUG RELOAD: cannot open the storage engine again: %s", err_msg());
+        exit(1);
+    }
+    if (!rc) rc = ks_reload(cmds__ks, cmd_engine());
+    if (rc) {
+        reply_errorf(c, "ERR Error trying to reload the data set: %s", err_msg());
+        return;
+    }
+    reply_ok(c);
+}
+
 static void swapdb_cmd(srv_client *c)
 {
     long long a, b;
@@ -125,6 +152,12 @@ CMDS_WRAP(flushdb_cmd)
 CMDS_WRAP(flushall_cmd)
 CMDS_WRAP(swapdb_cmd)
 
+static const cmd_def debug_subs[] = {
+    {"debug|reload", -2, CMD_ADMIN | CMD_NO_MULTI, 0, 0, 0, debug_reload_cmd, "server",
+     "Closes the storage engine and opens it again from the data directory.", "1.0.0", "O(N)"},
+    {0},
+};
+
 const cmd_def ksserver_commands[] = {
     {"dbsize", 1, CMD_READONLY | CMD_FAST, 0, 0, 0, dbsize_cmd_w, "server",
      "Returns the number of keys in the database.", "1.0.0", "O(1)"},
@@ -134,6 +167,8 @@ const cmd_def ksserver_commands[] = {
      "Removes all keys from all databases.", "1.0.0", "O(1)"},
     {"swapdb", 3, CMD_WRITE | CMD_FAST, 0, 0, 0, swapdb_cmd_w, "server", "Swaps two databases.",
      "4.0.0", "O(1)"},
+    {"debug", -2, CMD_ADMIN, 0, 0, 0, NULL, "server", "A container for debugging commands.",
+     "1.0.0", "Depends on subcommand.", debug_subs},
     {0},
 };
 

@@ -59,6 +59,7 @@ typedef struct skiplist {
 typedef struct arena_block {
     struct arena_block *prev;
     size_t used, cap;
+    int mapped; /* a 2 MiB block of its own mapping (munmap'ed when freed) */
     _Alignas(8) char data[];
 } arena_block;
 
@@ -91,23 +92,45 @@ static void charge(memtable *m, size_t n)
 /* A new arena block of cap data bytes: small ones from malloc while the
  * memtable is small, then 2 MiB blocks on transparent huge pages (a big
  * memtable is walked at random, and huge pages keep its nodes within reach
- * of the TLB: about a third less time per insert at 300k entries). */
+ * of the TLB: about a third less time per insert at 300k entries). The big
+ * blocks are mappings of their own, unmapped when the memtable goes: from
+ * malloc they stayed in the heap after a flush, and the process kept every
+ * memtable it ever had resident (150 MiB after loading 1M keys into a 4 MiB
+ * memtable). */
 static arena_block *block_new(size_t cap)
 {
     arena_block *b;
     if (cap == ARENA_BLOCK) {
-        b = aligned_alloc(ARENA_ALLOC, ARENA_ALLOC);
+        /* map twice the size and trim, so the block sits on a 2 MiB boundary */
+        char *p =
+            mmap(NULL, 2 * ARENA_ALLOC, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+        uintptr_t a = ((uintptr_t)p + ARENA_ALLOC - 1) & ~((uintptr_t)ARENA_ALLOC - 1);
+        size_t head = (size_t)(a - (uintptr_t)p), tail = ARENA_ALLOC - head;
+        if (head) munmap(p, head);
+        if (tail) munmap((char *)a + ARENA_ALLOC, tail);
+        b = (arena_block *)a;
 #ifdef MADV_HUGEPAGE
-        if (b) madvise(b, ARENA_ALLOC, MADV_HUGEPAGE);
+        madvise(b, ARENA_ALLOC, MADV_HUGEPAGE);
 #endif
+        b->mapped = 1;
     } else {
         b = malloc(sizeof(*b) + cap);
+        if (b) b->mapped = 0;
     }
     if (b) {
         b->used = 0;
         b->cap = cap;
     }
     return b;
+}
+
+static void block_free(arena_block *b)
+{
+    if (b->mapped)
+        munmap(b, ARENA_ALLOC);
+    else
+        free(b);
 }
 
 static void *arena_alloc(memtable *m, size_t n)
@@ -128,6 +151,7 @@ static void *arena_alloc(memtable *m, size_t n)
         arena_block *nb = malloc(sizeof(*nb) + n);
         if (!nb) return NULL;
         nb->used = nb->cap = n;
+        nb->mapped = 0;
         if (b) {
             nb->prev = b->prev;
             b->prev = nb;
@@ -205,7 +229,7 @@ void memtable_unref(memtable *m)
     arena_block *b = m->arena;
     while (b) {
         arena_block *p = b->prev;
-        free(b);
+        block_free(b);
         b = p;
     }
     part_table *t = atomic_load(&m->parts);

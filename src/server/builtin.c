@@ -1091,7 +1091,15 @@ static void debug_sleep_cmd(srv_client *c)
 static void debug_help_cmd(srv_client *c)
 {
     static const char *const lines[] = {
-        "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.", NULL};
+        "DIGEST",
+        "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]",
+        "    Output a hex signature of the values of all the specified keys.",
+        "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+        "    Sync and close the storage engine, then open it again from the data directory.",
+        "SLEEP <seconds>",
+        "    Stop the server for <seconds>. Decimals allowed.",
+        NULL};
     reply_help(c, "DEBUG", lines);
 }
 

@@ -48,6 +48,9 @@ typedef struct srv_config {
     long long metrics_port; /* 0 = off */
     long long memtable_bytes;
     long long block_cache_bytes;
+    long long max_immutable_memtables; /* engine: memtables waiting for flush before writes stop */
+    long long level0_slowdown_trigger; /* engine: level-0 files that slow writes down */
+    long long level0_stop_trigger;     /* engine: level-0 files that stop writes */
     long long slowlog_log_slower_than;
     long long slowlog_max_len;
     long long latency_monitor_threshold;

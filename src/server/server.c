@@ -1727,6 +1727,16 @@ static int open_engine(int run_opened)
     strata_options_init(&o);
     o.memtable_bytes = (size_t)srv_cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)srv_cfg.block_cache_bytes;
+    if (srv_cfg.level0_stop_trigger < srv_cfg.level0_slowdown_trigger)
+        return err_set(ERR_INVAL,
+                       "level0-stop-trigger (%lld) must be at least "
+                       "level0-slowdown-trigger (%lld)",
+                       srv_cfg.level0_stop_trigger, srv_cfg.level0_slowdown_trigger);
+    o.max_immutable_memtables = (int)srv_cfg.max_immutable_memtables;
+    o.level0_slowdown_trigger = (int)srv_cfg.level0_slowdown_trigger;
+    o.level0_stop_trigger = (int)srv_cfg.level0_stop_trigger;
+    if (o.level0_compaction_trigger > o.level0_slowdown_trigger)
+        o.level0_compaction_trigger = o.level0_slowdown_trigger;
     o.wal_retention_bytes = (uint64_t)srv_cfg.repl_backlog_size;
     for (int i = 0; i < srv.nengine_hooks; i++)
         if (srv.engine_hooks[i]->configure) srv.engine_hooks[i]->configure(&o);

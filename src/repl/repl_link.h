@@ -1,0 +1,26 @@
+/* The replica side of replication: the link to the primary (connect,
+ * handshake, PSYNC), the receipt of a full sync and the application of the
+ * change-log stream, ACKs. Internal to src/repl; loop thread only. */
+#ifndef STRATA_REPL_LINK_H
+#define STRATA_REPL_LINK_H
+
+#include "server/cmd.h"
+#include "util/sbuf.h"
+
+/* Starts following repl__g.mhost:mport (connects at the next cron). */
+void repl__link_start(void);
+/* Closes the link (a partial full sync is deleted); the state is kept. */
+void repl__link_close(void);
+/* repl__link_close and no reconnection (promotion, shutdown). */
+void repl__link_stop(void);
+/* Cron: connects, times out a silent primary, sends the ACK each second. */
+void repl__link_cron(void);
+/* 1 while a full sync is being received. */
+int repl__link_in_transfer(void);
+
+/* ROLE of a replica; INFO replication and Prometheus parts of this side. */
+void repl__link_role(srv_client *c);
+void repl__link_info(sbuf *o);
+void repl__link_metrics(sbuf *o);
+
+#endif
