@@ -1,4 +1,12 @@
-/* Block building and iteration (see block.h). */
+/* Block building, iteration and point lookup (see block.h).
+ *
+ * Reading keeps to a few cache lines: restart keys are compared where they
+ * lie (shared == 0 there), the index's restarts through an accelerator of
+ * 8-byte numbers, and up to 4 restart offsets are copied into the block
+ * header. Blocks made by block_alloc hold their data in the same (line-
+ * aligned) allocation; freed ones are kept per thread (up to 4) for reuse.
+ * All decoding is bounds-checked (see block.h); block_find and the iterator
+ * share the entry decoder, so both see the same corruption. */
 #include "engine/block.h"
 
 #include "engine/dbformat.h"

@@ -19,6 +19,16 @@
  *     (file number, block offset).
  *  6. A reader is refcounted: every iterator holds a reference, so closing a
  *     reader while iterators are alive defers the free to the last of them.
+ *  7. Bytes come from a read-only mapping of the whole file when the env
+ *     offers one (and the file is as long as expected), else from pread;
+ *     either way every block is checked the same way. Cached blocks are
+ *     copies (decompressed or not), never pointers into the mapping, so a
+ *     reader may be closed (unmapped) while its blocks stay cached.
+ *  8. Point lookups (sst_reader_get*) use no iterator: block_find on the
+ *     index, then on the one data block it names. When that block has no
+ *     entry >= the key (the key falls between the block's last key and a
+ *     shortened separator), they fall back to the two-level iterator, which
+ *     moves on to the next block.
  *
  * Locking: a builder belongs to one thread. A reader is immutable after
  * open and safe to use from many threads (the cache locks itself; the bloom
