@@ -1,11 +1,22 @@
-/* Block building and iteration (see block.h). */
+/* Block building, iteration and point lookup (see block.h).
+ *
+ * Reading keeps to a few cache lines: restart keys are compared where they
+ * lie (shared == 0 there), the index's restarts through an accelerator of
+ * 8-byte numbers, and up to 4 restart offsets are copied into the block
+ * header. Blocks made by block_alloc hold their data in the same (line-
+ * aligned) allocation; freed ones are kept per thread (up to 4) for reuse.
+ * All decoding is bounds-checked (see block.h); block_find and the iterator
+ * share the entry decoder, so both see the same corruption. */
 #include "engine/block.h"
 
 #include "engine/dbformat.h"
 #include "util/coding.h"
 #include "util/err.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,18 +122,50 @@ size_t block_builder_size_estimate(const block_builder *b)
     return b->len + 4 * (size_t)b->n_restarts + 8;
 }
 
-int block_new(uint8_t *data, size_t size, const char *what, block **out)
+/* Checks the trailer of size bytes at data; 0 or -1. */
+static int check_trailer(const uint8_t *data, size_t size, uint32_t *nr)
 {
-    if (size < 4 || size > UINT32_MAX) goto bad;
+    if (size < 4 || size > UINT32_MAX) return -1;
     uint32_t n = get_u32(data + size - 4);
-    if (n == 0 || n > (size - 4) / 4) goto bad;
+    if (n == 0 || n > (size - 4) / 4) return -1;
     /* Restart offsets: the first is 0, then strictly ascending, all inside
      * the entries (an empty block has the single restart 0 == its end). */
     size_t roff = size - 4 - 4 * (size_t)n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r = get_u32(data + roff + 4 * (size_t)i);
         if (i == 0 ? r != 0 : (r <= get_u32(data + roff + 4 * (size_t)(i - 1)) || r >= roff))
-            goto bad;
+            return -1;
+    }
+    *nr = n;
+    return 0;
+}
+
+_Static_assert(offsetof(block, size) <= 64, "the fields a search reads first fit one line");
+
+static void set_layout(block *b, size_t size, uint32_t n)
+{
+    b->size = size;
+    b->n_restarts = n;
+    b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
+    for (uint32_t i = 0; i < n && n <= BLOCK_INLINE_RESTARTS; i++)
+        b->restarts[i] = get_u32(b->data + b->restart_off + 4 * (size_t)i);
+    atomic_init(&b->refs, 1);
+}
+
+/* Offset of restart idx (< n_restarts; checked by check_trailer). */
+static inline uint32_t restart_offset(const block *b, uint32_t idx)
+{
+    return b->n_restarts <= BLOCK_INLINE_RESTARTS
+               ? b->restarts[idx]
+               : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
+}
+
+int block_new(uint8_t *data, size_t size, const char *what, block **out)
+{
+    uint32_t n;
+    if (check_trailer(data, size, &n)) {
+        free(data);
+        return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
     }
     block *b = calloc(1, sizeof(*b));
     if (!b) {
@@ -130,15 +173,102 @@ int block_new(uint8_t *data, size_t size, const char *what, block **out)
         return err_set(ERR_NOMEM, "block: out of memory");
     }
     b->data = data;
-    b->size = size;
-    b->n_restarts = n;
-    b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
-    atomic_init(&b->refs, 1);
+    set_layout(b, size, n);
     *out = b;
     return 0;
-bad:
-    free(data);
-    return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
+}
+
+/* A few spare block allocations per thread. A block-cache miss allocates a
+ * block and, through the insert, usually evicts and frees about one other
+ * of about the same size on the same thread: freed ones are kept and
+ * reused, which saves a malloc and a free (and the coalescing that comes
+ * with freeing 4 KiB chunks). Allocations are rounded up to SPARE_STEP so
+ * that blocks of slightly different sizes fit each other. */
+#define SPARE_STEP  1024
+#define SPARE_MAX   (64u << 10)
+#define SPARE_SLOTS 4
+typedef struct spares {
+    int n;
+    block *slot[SPARE_SLOTS];
+} spares;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void spares_free(void *p) /* at thread exit */
+{
+    spares *sp = p;
+    for (int i = 0; i < sp->n; i++) free(sp->slot[i]);
+    free(sp);
+}
+
+static void spare_init(void)
+{
+    spare_ok = pthread_key_create(&spare_key, spares_free) == 0;
+}
+
+static spares *thread_spares(void)
+{
+    pthread_once(&spare_once, spare_init);
+    if (!spare_ok) return NULL;
+    spares *sp = pthread_getspecific(spare_key);
+    if (!sp && (sp = calloc(1, sizeof(*sp))) && pthread_setspecific(spare_key, sp)) {
+        free(sp);
+        sp = NULL;
+    }
+    return sp;
+}
+
+/* Takes a spare of this thread that holds at least cap bytes of data. */
+static block *spare_take(size_t cap)
+{
+    spares *sp = thread_spares();
+    if (!sp) return NULL;
+    for (int i = sp->n - 1; i >= 0; i--) {
+        block *b = sp->slot[i];
+        if (b->alloc_cap < cap) continue;
+        sp->slot[i] = sp->slot[--sp->n];
+        return b;
+    }
+    return NULL;
+}
+
+/* Frees a block_alloc'd block, or keeps it as a spare of this thread. */
+static void spare_put(block *b)
+{
+    spares *sp = b->alloc_cap <= SPARE_MAX ? thread_spares() : NULL;
+    if (sp && sp->n < SPARE_SLOTS) {
+        sp->slot[sp->n++] = b;
+        return;
+    }
+    free(b);
+}
+
+block *block_alloc(size_t size, uint8_t **data)
+{
+    if (size > UINT32_MAX) return NULL;
+    size_t cap = (size + SPARE_STEP) / SPARE_STEP * SPARE_STEP; /* > size, so never 0 */
+    block *b = cap <= SPARE_MAX ? spare_take(cap) : NULL;
+    /* Line-aligned, so that the header's first 64 bytes are one cache line. */
+    size_t total = (sizeof(*b) + cap + 63) / 64 * 64;
+    if (!b && !(b = aligned_alloc(64, total))) return NULL;
+    memset(b, 0, sizeof(*b));
+    b->alloc_cap = (uint32_t)(cap <= UINT32_MAX ? cap : UINT32_MAX);
+    *data = (uint8_t *)(b + 1);
+    b->data = *data;
+    b->size = size;
+    return b;
+}
+
+int block_seal(block *b, const char *what)
+{
+    uint32_t n;
+    if (check_trailer(b->data, b->size, &n)) {
+        free(b);
+        return err_set(ERR_CORRUPT, "%s: bad block trailer", what);
+    }
+    set_layout(b, b->size, n);
+    return 0;
 }
 
 void block_ref(block *b)
@@ -149,21 +279,219 @@ void block_ref(block *b)
 void block_unref(block *b)
 {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
+    free(b->accel);
+    b->accel = NULL;
     if (b->release) {
         b->release(b, b->release_arg);
         return;
     }
+    if (b->data == (const uint8_t *)(b + 1)) /* block_alloc'd */
+        return spare_put(b);
     free((void *)b->data);
     free(b);
+}
+
+/* ---- entry decoding, shared by the iterator and block_find ---- */
+
+/* Decodes the header of the entry at p (entries end at end): returns where
+ * its key suffix starts, or NULL if the header or the lengths it gives do
+ * not fit. Most headers are three one-byte varints. */
+static inline const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, uint32_t *shared,
+                                          uint32_t *unshared, uint32_t *vlen)
+{
+    if (end - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+        *shared = p[0];
+        *unshared = p[1];
+        *vlen = p[2];
+        p += 3;
+    } else {
+        size_t n;
+        if (!(n = get_varint32(p, end, shared))) return NULL;
+        p += n;
+        if (!(n = get_varint32(p, end, unshared))) return NULL;
+        p += n;
+        if (!(n = get_varint32(p, end, vlen))) return NULL;
+        p += n;
+    }
+    if (*unshared > (size_t)(end - p) || *vlen > (size_t)(end - p) - *unshared) return NULL;
+    return p;
+}
+
+/* ikey_cmp for the short keys of the search loops: eight bytes at a time
+ * as big-endian integers, without a call to memcmp. Same order. */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load_be64(a + i), y = load_be64(b + i);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    if (ua != ub) return ua < ub ? -1 : 1;
+    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
+    return ta > tb ? -1 : ta < tb;
+}
+
+/* The whole key of restart idx, in place (restart keys are stored whole:
+ * shared == 0); NULL if its entry is malformed. */
+static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen)
+{
+    const uint8_t *base = b->data, *end = base + b->restart_off;
+    uint32_t sh, vl;
+    const uint8_t *key = entry_header(base + restart_offset(b, idx), end, &sh, klen, &vl);
+    return key && sh == 0 && *klen >= IKEY_TRAILER ? key : NULL;
+}
+
+/* Search accelerator of a big pinned block (block_accelerate): for every
+ * restart key, the 8 user-key bytes after the prefix all of them share,
+ * big-endian and zero-padded. A smaller number means a smaller key, so the
+ * binary search compares integers in one contiguous array and reads a key
+ * only when the numbers tie. */
+struct block_accel {
+    uint32_t skip;         /* length of the shared user-key prefix */
+    const uint8_t *prefix; /* the shared prefix (in the block's first key) */
+    uint64_t num[];        /* per restart */
+};
+
+static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    uint64_t x = 0;
+    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
+    return x;
+}
+
+int block_accelerate(block *b)
+{
+    uint32_t fl = 0, ll = 0, n = b->n_restarts;
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
+    if (n < 64 || !first || !last) return 0; /* small, or corrupt: searched the plain way */
+    size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
+    while (skip < m && first[skip] == last[skip]) skip++;
+    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * n);
+    if (!a) return err_set(ERR_NOMEM, "block: out of memory");
+    a->skip = (uint32_t)skip;
+    a->prefix = first;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const uint8_t *k = restart_key(b, i, &kl);
+        if (!k) { /* corrupt: leave it to the plain search to report */
+            free(a);
+            return 0;
+        }
+        a->num[i] = key_num(k, kl - IKEY_TRAILER, skip);
+    }
+    b->accel = a;
+    return 0;
+}
+
+/* The last restart whose key is < k (0 if none), comparing the restart keys
+ * in place; ERR_CORRUPT if one is bad. */
+static int restart_search(const block *b, const void *k, size_t klen, uint32_t *out)
+{
+    const struct block_accel *a = b->accel;
+    size_t ulen = klen - IKEY_TRAILER;
+    bool fast = a && ulen >= a->skip && memcmp(k, a->prefix, a->skip) == 0;
+    uint64_t kn = fast ? key_num(k, ulen, a->skip) : 0;
+    uint32_t lo = 0, hi = b->n_restarts - 1;
+    if (hi < BLOCK_INLINE_RESTARTS) /* a data block: fetch its few restart keys at once */
+        for (uint32_t i = 0; i <= hi; i++) __builtin_prefetch(b->data + b->restarts[i]);
+    while (lo < hi) {
+        uint32_t mid = (lo + hi + 1) / 2;
+        int c;
+        if (fast && a->num[mid] != kn) {
+            c = a->num[mid] < kn ? -1 : 1;
+        } else {
+            uint32_t rl;
+            const uint8_t *rk = restart_key(b, mid, &rl);
+            if (!rk) return ERR_CORRUPT;
+            c = key_cmp(rk, rl, k, klen);
+        }
+        if (c < 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *out = lo;
+    return 0;
+}
+
+void block_entry_free(block_entry *e)
+{
+    if (e->kbuf != e->inline_key) free(e->kbuf);
+    block_entry_init(e);
+}
+
+/* Makes room for a key of n bytes in e's scratch, keeping its first keep bytes. */
+static int entry_reserve(block_entry *e, size_t n, size_t keep)
+{
+    if (n <= e->kcap) return 0;
+    size_t cap = n * 2;
+    uint8_t *nb = malloc(cap);
+    if (!nb) return err_set(ERR_NOMEM, "block: out of memory");
+    memcpy(nb, e->kbuf, keep);
+    if (e->kbuf != e->inline_key) free(e->kbuf);
+    e->kbuf = nb;
+    e->kcap = cap;
+    return 0;
+}
+
+int block_find(const block *b, const void *k, size_t klen, block_entry *e, const char *file,
+               uint64_t off)
+{
+    uint32_t r;
+    if (restart_search(b, k, klen, &r)) goto bad;
+    const uint8_t *base = b->data, *end = base + b->restart_off;
+    const uint8_t *p = base + restart_offset(b, r);
+    const uint8_t *prev = NULL; /* the previous key: in the block or in e->kbuf */
+    size_t prev_len = 0;
+    while (p < end) {
+        uint32_t sh, un, vl;
+        const uint8_t *suffix = entry_header(p, end, &sh, &un, &vl);
+        if (!suffix || sh > prev_len || (size_t)sh + un < IKEY_TRAILER) goto bad;
+        size_t nk = (size_t)sh + un;
+        const uint8_t *key = suffix;
+        if (sh) {                          /* rebuild the key: the shared prefix comes from prev */
+            bool in_buf = prev == e->kbuf; /* then the prefix is already there */
+            if (entry_reserve(e, nk, in_buf ? sh : 0)) return ERR_NOMEM;
+            if (!in_buf) memcpy(e->kbuf, prev, sh);
+            memcpy(e->kbuf + sh, suffix, un);
+            key = e->kbuf;
+        }
+        p = suffix + un + vl;
+        if (key_cmp(key, nk, k, klen) >= 0) {
+            e->key = key;
+            e->klen = nk;
+            e->val = suffix + un;
+            e->vlen = vl;
+            return 1;
+        }
+        prev = key;
+        prev_len = nk;
+    }
+    return 0;
+bad:
+    return err_set(ERR_CORRUPT, "%s: corrupt block entry in block at offset %llu", file,
+                   (unsigned long long)off);
 }
 
 /* ---- iterator ---- */
 typedef struct biter {
     ikiter base;
     block *b;
-    uint32_t cur;     /* offset of the current entry; == restart_off when invalid */
-    uint32_t next;    /* offset after the current entry */
-    uint32_t restart; /* index of the restart block containing cur */
+    uint32_t cur;          /* offset of the current entry; == restart_off when invalid */
+    uint32_t next;         /* offset after the current entry */
+    uint32_t restart;      /* index of the restart block containing cur */
+    uint32_t next_restart; /* offset where the restart block after it starts */
     uint8_t *key;
     size_t klen, kcap;
     const uint8_t *val;
@@ -186,7 +514,7 @@ static void corrupt(biter *i)
 
 static inline uint32_t restart_at(biter *i, uint32_t idx)
 {
-    return get_u32(i->b->data + i->b->restart_off + 4 * (size_t)idx);
+    return restart_offset(i->b, idx);
 }
 
 /* Decodes the entry at i->next into key/val; returns 0 at end or on error. */
@@ -198,18 +526,10 @@ static int parse_next(biter *i)
         i->cur = i->next = i->b->restart_off;
         return 0;
     }
-    uint64_t shared, unshared, vlen;
-    size_t n;
-    if (!(n = get_varint(p, end, &shared))) goto bad;
-    p += n;
-    if (!(n = get_varint(p, end, &unshared))) goto bad;
-    p += n;
-    if (!(n = get_varint(p, end, &vlen))) goto bad;
-    p += n;
-    if (shared > i->klen || unshared > (uint64_t)(end - p) || vlen > (uint64_t)(end - p) - unshared)
-        goto bad;
-    if (shared + unshared < IKEY_TRAILER) goto bad; /* every key is an internal key */
-    size_t nk = (size_t)(shared + unshared);
+    uint32_t shared, unshared, vlen;
+    if (!(p = entry_header(p, end, &shared, &unshared, &vlen)) || shared > i->klen) goto bad;
+    if ((size_t)shared + unshared < IKEY_TRAILER) goto bad; /* every key is an internal key */
+    size_t nk = (size_t)shared + unshared;
     if (nk > i->kcap) {
         size_t cap = nk * 2 + 16;
         uint8_t *nb = realloc(i->key, cap);
@@ -227,8 +547,12 @@ static int parse_next(biter *i)
     i->val = p;
     i->vlen = (size_t)vlen;
     i->next = (uint32_t)(p + vlen - base);
-    while (i->restart + 1 < i->b->n_restarts && restart_at(i, i->restart + 1) <= i->cur)
-        i->restart++;
+    if (i->cur >= i->next_restart) { /* entered the next restart interval */
+        while (i->restart + 1 < i->b->n_restarts && restart_at(i, i->restart + 1) <= i->cur)
+            i->restart++;
+        i->next_restart =
+            i->restart + 1 < i->b->n_restarts ? restart_at(i, i->restart + 1) : i->b->restart_off;
+    }
     return 1;
 bad:
     corrupt(i);
@@ -240,6 +564,7 @@ static void seek_restart(biter *i, uint32_t idx)
     i->klen = 0;
     i->restart = idx;
     i->next = restart_at(i, idx);
+    i->next_restart = idx + 1 < i->b->n_restarts ? restart_at(i, idx + 1) : i->b->restart_off;
     if (i->next > i->b->restart_off) corrupt(i);
 }
 
@@ -264,21 +589,12 @@ static void bi_seek_last(ikiter *it)
 static void bi_seek(ikiter *it, const void *k, size_t klen)
 {
     biter *i = (biter *)it;
-    uint32_t lo = 0, hi = i->b->n_restarts - 1;
-    while (lo < hi) { /* last restart with key < target */
-        uint32_t mid = (lo + hi + 1) / 2;
-        seek_restart(i, mid);
-        if (!parse_next(i)) return;
-        if (i->klen < IKEY_TRAILER) return corrupt(i);
-        if (ikey_cmp(i->key, i->klen, k, klen) < 0)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
+    uint32_t lo;
+    if (restart_search(i->b, k, klen, &lo)) return corrupt(i);
     seek_restart(i, lo);
     while (parse_next(i)) {
         if (i->klen < IKEY_TRAILER) return corrupt(i);
-        if (ikey_cmp(i->key, i->klen, k, klen) >= 0) return;
+        if (key_cmp(i->key, i->klen, k, klen) >= 0) return;
     }
 }
 static void bi_next(ikiter *it)

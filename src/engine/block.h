@@ -13,6 +13,7 @@
 
 #include "engine/iter.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,20 +41,55 @@ static inline int block_builder_empty(const block_builder *b)
     return b->entries == 0;
 }
 
-/* A decoded (uncompressed) block held in memory and shared by refcount. */
+/* A decoded (uncompressed) block held in memory and shared by refcount.
+ * The c_* fields belong to the block cache (engine/cache.c) while the block
+ * is in it (a block is in at most one cache, once); they come first so that
+ * a cache lookup reads the entry's key and the refcount in one cache line. */
+#define BLOCK_INLINE_RESTARTS 4
 typedef struct block {
-    const uint8_t *data; /* owned: freed with the block */
-    size_t size;
+    uint64_t c_file, c_off;
+    struct block *c_hnext; /* hash chain */
+    _Atomic int refs;
+    bool c_cached;
+    const uint8_t *data;  /* owned: freed with the block */
     uint32_t restart_off; /* offset of the restart array */
     uint32_t n_restarts;
-    _Atomic int refs;
+    /* The restart offsets again when n_restarts <= BLOCK_INLINE_RESTARTS (a
+     * typical data block): with the fields above they fill the first 64
+     * bytes, so a cache hit reads them with the key it compares. */
+    uint32_t restarts[BLOCK_INLINE_RESTARTS];
+    size_t size;
+    uint32_t c_slot; /* index in the cache shard's CLOCK slots */
+    uint64_t c_hash;
+    size_t c_charge;
     void (*release)(struct block *b, void *arg); /* called instead of free when set */
     void *release_arg;
+    struct block_accel *accel; /* optional search accelerator (block_accelerate) */
+    uint32_t alloc_cap;        /* block_alloc'd: bytes of room after the struct */
 } block;
 
 /* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
  * what names the file and offset for error messages. */
 int block_new(uint8_t *data, size_t size, const char *what, block **out);
+/* A block and room for its size bytes in one allocation (*data): fill the
+ * bytes, then block_seal. NULL if out of memory or too big. */
+block *block_alloc(size_t size, uint8_t **data);
+/* Checks the trailer of a block_alloc'd block: 0, or ERR_CORRUPT naming what
+ * (the block is freed). */
+int block_seal(block *b, const char *what);
+/* Builds a search accelerator for a big block that stays in memory (an SST
+ * index): about 8 bytes per restart; seeks then compare integers instead of
+ * keys on most probes. 0 (also when the block is small or malformed: then it
+ * is searched the plain way) or ERR_NOMEM. Call before sharing the block. */
+int block_accelerate(block *b);
+/* Starts fetching the bytes a search of b reads first (its restart keys). */
+static inline void block_prefetch(const block *b)
+{
+    if (b->n_restarts <= BLOCK_INLINE_RESTARTS)
+        for (uint32_t i = 0; i < b->n_restarts; i++) __builtin_prefetch(b->data + b->restarts[i]);
+    else
+        __builtin_prefetch(b->data + b->restart_off);
+}
 void block_ref(block *b);
 void block_unref(block *b);
 
@@ -64,5 +100,29 @@ ikiter *block_iter_new(block *b, const char *what);
  * and must outlive the iterator (cheaper: nothing is formatted unless an
  * error occurs). */
 ikiter *block_iter_new_at(block *b, const char *file, uint64_t off);
+
+/* One entry found by block_find. Keys of entries that share a prefix with
+ * the one before are rebuilt in a scratch buffer (inline, or malloc'd for
+ * long keys): init once, free after the last use. */
+typedef struct block_entry {
+    const uint8_t *key, *val; /* valid while the block and the entry are */
+    size_t klen, vlen;
+    uint8_t *kbuf;
+    size_t kcap;
+    uint8_t inline_key[128];
+} block_entry;
+
+static inline void block_entry_init(block_entry *e)
+{
+    e->kbuf = e->inline_key;
+    e->kcap = sizeof(e->inline_key);
+}
+void block_entry_free(block_entry *e);
+
+/* Point lookup without an iterator: the first entry with internal key >= k.
+ * 1 with *e filled, 0 if every key is < k, ERR_CORRUPT naming file and off
+ * (the block's offset) if an entry on the way is malformed, ERR_NOMEM. */
+int block_find(const block *b, const void *k, size_t klen, block_entry *e, const char *file,
+               uint64_t off);
 
 #endif

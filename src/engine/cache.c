@@ -1,26 +1,42 @@
-/* Sharded LRU block cache (see cache.h). Each shard: a chained hash table and
- * a doubly linked LRU list under one mutex; capacity split evenly. */
+/* Sharded block cache (see cache.h). Each shard: a chained hash table, a
+ * slot array with one referenced byte per slot, under one mutex; capacity
+ * split evenly.
+ *
+ * Replacement is CLOCK (second chance), not strict LRU. Every cached block
+ * sits in a slot; a hit sets the slot's referenced byte. Eviction moves a
+ * hand over the slots: a referenced slot loses its byte and is passed over,
+ * the first unreferenced one is dropped. The bytes are one dense array, so
+ * passing over a slot reads no block, and a hit moves nothing (an LRU list
+ * would touch two neighbours per hit, usually two cache misses). The hand
+ * passes over each slot at most twice per eviction.
+ *
+ * The entry is the block itself (its c_* fields): a hit reads the bucket and
+ * one line of the block, which holds the key, the chain link and the
+ * refcount. The c_* fields of a cached block change only under its shard's
+ * mutex; the cache's reference keeps the block alive while it is in a slot.
+ *
+ * Invariants (per shard): slot[b->c_slot] == b for every cached b, in the
+ * hash table exactly once; the other slots below nslots are NULL and listed
+ * in free_slots; count and used sum the cached blocks. */
 #include "engine/cache.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SHARDS 16
 
-typedef struct centry {
-    uint64_t file, off;
-    block *b;
-    size_t charge;
-    struct centry *hnext, *prev, *next;
-} centry;
-
 typedef struct shard {
     pthread_mutex_t mu;
-    centry **table;
+    block **table;
     size_t nbuckets, count, used, capacity;
-    centry lru; /* sentinel: lru.next is the oldest */
+    block **slot;       /* nslots used, cap_slots allocated */
+    uint8_t *ref;       /* referenced byte per slot */
+    uint32_t *free_ids; /* NULL slots below nslots */
+    uint32_t nslots, cap_slots, nfree, hand;
 } shard;
 
 struct block_cache {
@@ -48,14 +64,12 @@ block_cache *block_cache_new(size_t capacity_bytes)
 {
     block_cache *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
-    for (int i = 0; i < SHARDS; i++) { /* all valid before any can fail */
+    for (int i = 0; i < SHARDS; i++) /* all valid before any can fail */
         pthread_mutex_init(&c->shards[i].mu, NULL);
-        c->shards[i].lru.next = c->shards[i].lru.prev = &c->shards[i].lru;
-    }
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         s->nbuckets = 1024;
-        s->table = calloc(s->nbuckets, sizeof(centry *));
+        s->table = calloc(s->nbuckets, sizeof(block *));
         if (!s->table) {
             block_cache_free(c);
             return NULL;
@@ -65,35 +79,52 @@ block_cache *block_cache_new(size_t capacity_bytes)
     return c;
 }
 
-static void lru_unlink(centry *e)
+/* Takes e out of the shard and drops the cache's reference. */
+static void remove_entry(shard *s, block *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-}
-
-static void lru_push(shard *s, centry *e)
-{
-    e->next = &s->lru;
-    e->prev = s->lru.prev;
-    e->prev->next = e;
-    s->lru.prev = e;
-}
-
-static void remove_entry(shard *s, centry *e)
-{
-    centry **pp = &s->table[hkey(e->file, e->off) & (s->nbuckets - 1)];
-    while (*pp != e) pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    lru_unlink(e);
+    block **pp = &s->table[e->c_hash & (s->nbuckets - 1)];
+    while (*pp != e) pp = &(*pp)->c_hnext;
+    *pp = e->c_hnext;
+    s->slot[e->c_slot] = NULL;
+    s->free_ids[s->nfree++] = e->c_slot;
     s->count--;
-    s->used -= e->charge;
-    block_unref(e->b);
-    free(e);
+    s->used -= e->c_charge;
+    e->c_cached = false;
+    block_unref(e);
 }
 
 static void evict(shard *s)
 {
-    while (s->used > s->capacity && s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+    /* Bounded: every pass over all slots clears every referenced byte, so a
+     * second pass finds a victim while any block is cached. */
+    while (s->used > s->capacity && s->count) {
+        uint32_t i = s->hand;
+        s->hand = i + 1 < s->nslots ? i + 1 : 0;
+        if (!s->slot[i]) continue;
+        if (s->ref[i]) {
+            s->ref[i] = 0; /* second chance */
+            continue;
+        }
+        remove_entry(s, s->slot[i]);
+    }
+}
+
+/* A free slot index, growing the arrays when all are used; -1 if out of memory. */
+static int64_t take_slot(shard *s)
+{
+    if (s->nfree) return s->free_ids[--s->nfree];
+    if (s->nslots == s->cap_slots) {
+        uint32_t cap = s->cap_slots ? s->cap_slots * 2 : 256;
+        block **ns = realloc(s->slot, cap * sizeof(*ns));
+        if (ns) s->slot = ns;
+        uint8_t *nr = ns ? realloc(s->ref, cap) : NULL;
+        if (nr) s->ref = nr;
+        uint32_t *nf = nr ? realloc(s->free_ids, cap * sizeof(*nf)) : NULL;
+        if (!nf) return -1;
+        s->free_ids = nf;
+        s->cap_slots = cap;
+    }
+    return s->nslots++;
 }
 
 void block_cache_free(block_cache *c)
@@ -101,7 +132,11 @@ void block_cache_free(block_cache *c)
     if (!c) return;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
-        while (s->lru.next != &s->lru) remove_entry(s, s->lru.next);
+        for (uint32_t j = 0; j < s->nslots; j++)
+            if (s->slot[j]) remove_entry(s, s->slot[j]);
+        free(s->slot);
+        free(s->ref);
+        free(s->free_ids);
         free(s->table);
         pthread_mutex_destroy(&s->mu);
     }
@@ -113,31 +148,29 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
     pthread_mutex_lock(&s->mu);
-    centry *e = s->table[h & (s->nbuckets - 1)];
-    while (e && (e->file != file || e->off != off)) e = e->hnext;
-    block *b = NULL;
+    block *e = s->table[h & (s->nbuckets - 1)];
+    while (e && (e->c_file != file || e->c_off != off)) e = e->c_hnext;
     if (e) {
-        lru_unlink(e);
-        lru_push(s, e);
-        b = e->b;
-        block_ref(b);
+        s->ref[e->c_slot] = 1;
+        block_ref(e);
+        block_prefetch(e); /* overlaps the first reads of the search with the unlock */
     }
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add_explicit(b ? &c->hits : &c->misses, 1, memory_order_relaxed);
-    return b;
+    atomic_fetch_add_explicit(e ? &c->hits : &c->misses, 1, memory_order_relaxed);
+    return e;
 }
 
 static void grow(shard *s)
 {
     size_t nb = s->nbuckets * 2;
-    centry **t = calloc(nb, sizeof(centry *));
+    block **t = calloc(nb, sizeof(block *));
     if (!t) return;
     for (size_t i = 0; i < s->nbuckets; i++) {
-        centry *e = s->table[i];
+        block *e = s->table[i];
         while (e) {
-            centry *n = e->hnext;
-            size_t j = hkey(e->file, e->off) & (nb - 1);
-            e->hnext = t[j];
+            block *n = e->c_hnext;
+            size_t j = e->c_hash & (nb - 1);
+            e->c_hnext = t[j];
             t[j] = e;
             e = n;
         }
@@ -151,24 +184,34 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
 {
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
-    centry *e = calloc(1, sizeof(*e));
-    if (!e) return;
-    e->file = file;
-    e->off = off;
-    e->b = b;
-    e->charge = b->size + sizeof(block) + sizeof(centry);
-    block_ref(b);
     pthread_mutex_lock(&s->mu);
-    centry *old = s->table[h & (s->nbuckets - 1)];
-    while (old && (old->file != file || old->off != off)) old = old->hnext;
+    if (b->c_cached) { /* already in a cache: it stays where it is */
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    block *old = s->table[h & (s->nbuckets - 1)];
+    while (old && (old->c_file != file || old->c_off != off)) old = old->c_hnext;
     if (old) remove_entry(s, old);
+    int64_t slot = take_slot(s);
+    if (slot < 0) { /* out of memory: not cached */
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     if (s->count >= s->nbuckets) grow(s);
+    block_ref(b);
+    b->c_file = file;
+    b->c_off = off;
+    b->c_hash = h;
+    b->c_charge = b->size + sizeof(block);
+    b->c_slot = (uint32_t)slot;
+    b->c_cached = true;
+    s->slot[slot] = b;
+    s->ref[slot] = 0;
     size_t j = h & (s->nbuckets - 1);
-    e->hnext = s->table[j];
-    s->table[j] = e;
-    lru_push(s, e);
+    b->c_hnext = s->table[j];
+    s->table[j] = b;
     s->count++;
-    s->used += e->charge;
+    s->used += b->c_charge;
     evict(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -178,12 +221,8 @@ void block_cache_erase_file(block_cache *c, uint64_t file)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->mu);
-        centry *e = s->lru.next;
-        while (e != &s->lru) {
-            centry *n = e->next;
-            if (e->file == file) remove_entry(s, e);
-            e = n;
-        }
+        for (uint32_t j = 0; j < s->nslots; j++)
+            if (s->slot[j] && s->slot[j]->c_file == file) remove_entry(s, s->slot[j]);
         pthread_mutex_unlock(&s->mu);
     }
 }

@@ -1,5 +1,5 @@
 /* The block cache: decoded SST blocks keyed by (file number, offset),
- * bounded in bytes, sharded LRU. A looked-up block carries a reference the
+ * bounded in bytes, sharded, CLOCK replacement (an approximation of LRU). A looked-up block carries a reference the
  * caller drops with block_unref, so an in-use block is never freed; eviction
  * only drops the cache's own reference. Thread-safe. */
 #ifndef STRATA_ENGINE_CACHE_H

@@ -114,6 +114,8 @@ static int validate_options(const strata_options *o)
     CHECK(o->max_value_bytes >= 1 && o->max_value_bytes <= (1u << 30) - 4096, "max_value_bytes",
           "must be between 1 byte and 1 GiB - 4 KiB");
     CHECK(o->wal_file_bytes >= (64u << 10), "wal_file_bytes", "must be at least 64 KiB");
+    CHECK(o->wal_sync_interval_ms <= 3600u * 1000u, "wal_sync_interval_ms",
+          "must be at most 3600000");
     return 0;
 }
 

@@ -19,6 +19,16 @@
  *     (file number, block offset).
  *  6. A reader is refcounted: every iterator holds a reference, so closing a
  *     reader while iterators are alive defers the free to the last of them.
+ *  7. Bytes come from a read-only mapping of the whole file when the env
+ *     offers one (and the file is as long as expected), else from pread;
+ *     either way every block is checked the same way. Cached blocks are
+ *     copies (decompressed or not), never pointers into the mapping, so a
+ *     reader may be closed (unmapped) while its blocks stay cached.
+ *  8. Point lookups (sst_reader_get*) use no iterator: block_find on the
+ *     index, then on the one data block it names. When that block has no
+ *     entry >= the key (the key falls between the block's last key and a
+ *     shortened separator), they fall back to the two-level iterator, which
+ *     moves on to the next block.
  *
  * Locking: a builder belongs to one thread. A reader is immutable after
  * open and safe to use from many threads (the cache locks itself; the bloom
@@ -531,13 +541,14 @@ void sst_props_free(sst_props *p)
 struct sst_reader {
     env_t *env;
     env_file *f;
+    const uint8_t *map; /* the whole file, when the env can map it; else NULL */
     char *path;
     uint64_t number, size;
     block_cache *cache;
     block *index;
     uint64_t index_off;
     uint8_t *filter; /* bit array + probe count byte; NULL if none */
-    uint64_t filter_bits;
+    uint64_t filter_bits, filter_wrap;
     int filter_k;
     sst_props props;
     rangedel_list rdels;
@@ -551,81 +562,132 @@ static int corrupt_at(const sst_reader *r, uint64_t off, const char *what)
     return err_set(ERR_CORRUPT, "%s: %s at offset %llu", r->path, what, (unsigned long long)off);
 }
 
-/* Reads, checks and decompresses the block at h into a malloc'd buffer. */
-static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size_t *outlen)
+/* The stored bytes (payload + trailer) of the block at h: in the mapping,
+ * or read into stack (room for RAW_STACK bytes) or a malloc'd buffer (*heap,
+ * the caller frees it). Checks the handle against the file and, if verify,
+ * the checksum. */
+#define RAW_STACK 16384
+static int read_raw(sst_reader *r, bhandle h, bool verify, uint8_t *stack, uint8_t **heap,
+                    const uint8_t **raw)
 {
+    *heap = NULL;
     uint64_t limit = r->size - SST_FOOTER;
     if (h.off > limit || h.size > limit - h.off || h.size + BLOCK_TRAILER > limit - h.off)
         return err_set(ERR_CORRUPT, "%s: block handle (offset %llu, size %llu) beyond the data",
                        r->path, (unsigned long long)h.off, (unsigned long long)h.size);
     size_t n = (size_t)h.size;
-    uint8_t *buf = malloc(n + BLOCK_TRAILER);
-    if (!buf) return err_set(ERR_NOMEM, "%s: out of memory", r->path);
-    int rc = env_read_exact(r->f, buf, n + BLOCK_TRAILER, h.off);
-    if (rc) goto err;
-    uint8_t type = buf[n];
+    const uint8_t *buf = r->map ? r->map + h.off : stack;
+    if (!r->map) {
+        if (n + BLOCK_TRAILER > RAW_STACK && !(buf = *heap = malloc(n + BLOCK_TRAILER)))
+            return err_set(ERR_NOMEM, "%s: out of memory", r->path);
+        int rc = env_read_exact(r->f, (uint8_t *)buf, n + BLOCK_TRAILER, h.off);
+        if (rc) return rc;
+    }
     if (verify) {
         uint32_t want = crc32c_unmask(get_u32(buf + n + 1));
-        if (crc32c_extend(crc32c(buf, n), buf + n, 1) != want) {
-            rc = corrupt_at(r, h.off, "block checksum mismatch");
-            goto err;
-        }
+        if (crc32c_extend(crc32c(buf, n), buf + n, 1) != want)
+            return corrupt_at(r, h.off, "block checksum mismatch");
     }
-    if (type == CT_NONE) {
-        *out = buf;
-        *outlen = n;
+    *raw = buf;
+    return 0;
+}
+
+/* Size of the uncompressed contents of the n-byte payload raw of type t
+ * (at file offset off); *hl is the length of the size header. */
+static int payload_size(sst_reader *r, const uint8_t *raw, size_t n, uint8_t t, uint64_t off,
+                        size_t *hl, uint64_t *ulen)
+{
+    if (t == CT_NONE) {
+        *hl = 0;
+        *ulen = n;
         return 0;
     }
-    if (type != CT_LZ4 && type != CT_ZSTD) {
-        rc = err_set(ERR_CORRUPT, "%s: unknown compression type %u at offset %llu", r->path, type,
-                     (unsigned long long)h.off);
-        goto err;
+    if (t != CT_LZ4 && t != CT_ZSTD)
+        return err_set(ERR_CORRUPT, "%s: unknown compression type %u at offset %llu", r->path, t,
+                       (unsigned long long)off);
+    *hl = get_varint(raw, raw + n, ulen);
+    uint64_t clen = n - *hl, ratio = t == CT_LZ4 ? LZ4_MAX_RATIO : ZSTD_MAX_RATIO;
+    if (!*hl || *ulen > MAX_BLOCK_BYTES || *ulen > (clen + 16) * ratio)
+        return corrupt_at(r, off, "bad compressed block size");
+    return 0;
+}
+
+/* Decodes the n-byte payload raw of type t into out (ulen bytes). */
+static int decode_payload(sst_reader *r, const uint8_t *raw, size_t n, uint8_t t, size_t hl,
+                          uint8_t *out, uint64_t ulen, uint64_t off)
+{
+    if (t == CT_NONE) {
+        if (n) memcpy(out, raw, n);
+        return 0;
     }
+    uint64_t clen = n - hl;
+    int ok;
+    if (t == CT_LZ4) {
+        int got =
+            clen <= LZ4_MAX_INPUT_SIZE
+                ? LZ4_decompress_safe((const char *)raw + hl, (char *)out, (int)clen, (int)ulen)
+                : -1;
+        ok = got >= 0 && (uint64_t)got == ulen;
+    } else {
+        size_t got = ZSTD_decompress(out, (size_t)ulen, raw + hl, (size_t)clen);
+        ok = !ZSTD_isError(got) && got == ulen;
+    }
+    if (!ok)
+        return err_set(ERR_CORRUPT, "%s: %s block does not decompress at offset %llu", r->path,
+                       t == CT_LZ4 ? "LZ4" : "ZSTD", (unsigned long long)off);
+    return 0;
+}
+
+/* Reads, checks and decompresses the block at h into a malloc'd buffer. */
+static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size_t *outlen)
+{
+    uint8_t stack[RAW_STACK], *heap;
+    const uint8_t *raw;
+    size_t n = (size_t)h.size, hl;
     uint64_t ulen;
-    size_t hl = get_varint(buf, buf + n, &ulen);
-    uint64_t clen = n - hl, ratio = type == CT_LZ4 ? LZ4_MAX_RATIO : ZSTD_MAX_RATIO;
-    if (!hl || ulen > MAX_BLOCK_BYTES || ulen > (clen + 16) * ratio) {
-        rc = corrupt_at(r, h.off, "bad compressed block size");
-        goto err;
-    }
+    int rc = read_raw(r, h, verify, stack, &heap, &raw);
+    if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
+    if (rc) goto err;
     uint8_t *u = malloc(ulen ? (size_t)ulen : 1);
     if (!u) {
         rc = err_set(ERR_NOMEM, "%s: out of memory", r->path);
         goto err;
     }
-    int ok;
-    if (type == CT_LZ4) {
-        int got = clen <= LZ4_MAX_INPUT_SIZE
-                      ? LZ4_decompress_safe((const char *)buf + hl, (char *)u, (int)clen, (int)ulen)
-                      : -1;
-        ok = got >= 0 && (uint64_t)got == ulen;
-    } else {
-        size_t got = ZSTD_decompress(u, (size_t)ulen, buf + hl, (size_t)clen);
-        ok = !ZSTD_isError(got) && got == ulen;
-    }
-    if (!ok) {
+    if ((rc = decode_payload(r, raw, n, raw[n], hl, u, ulen, h.off))) {
         free(u);
-        rc = err_set(ERR_CORRUPT, "%s: %s block does not decompress at offset %llu", r->path,
-                     type == CT_LZ4 ? "LZ4" : "ZSTD", (unsigned long long)h.off);
         goto err;
     }
-    free(buf);
     *out = u;
     *outlen = (size_t)ulen;
-    return 0;
 err:
-    free(buf);
+    free(heap);
     return rc;
 }
 
+/* The same into a block object (one allocation for the block and its data). */
 static int read_block_obj(sst_reader *r, bhandle h, bool verify, block **out)
 {
-    uint8_t *data;
-    size_t len;
-    int rc = read_block(r, h, verify, &data, &len);
-    if (rc) return rc;
-    rc = block_new(data, len, r->path, out); /* frees data on failure */
+    uint8_t stack[RAW_STACK], *heap, *data;
+    const uint8_t *raw;
+    size_t n = (size_t)h.size, hl;
+    uint64_t ulen;
+    int rc = read_raw(r, h, verify, stack, &heap, &raw);
+    if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
+    if (rc) goto err;
+    block *b = block_alloc((size_t)ulen, &data);
+    if (!b) {
+        rc = err_set(ERR_NOMEM, "%s: out of memory", r->path);
+        goto err;
+    }
+    if ((rc = decode_payload(r, raw, n, raw[n], hl, data, ulen, h.off))) {
+        free(b);
+        goto err;
+    }
+    rc = block_seal(b, r->path); /* frees b on failure */
     if (rc == ERR_CORRUPT) rc = corrupt_at(r, h.off, "bad block trailer");
+    if (!rc) *out = b;
+err:
+    free(heap);
     return rc;
 }
 
@@ -708,6 +770,7 @@ static void reader_unref(sst_reader *r)
     free(r->filter);
     sst_props_free(&r->props);
     rangedel_list_free(&r->rdels);
+    if (r->map) env_unmap(r->f, r->map, r->size);
     env_close(r->f);
     free(r->path);
     free(r);
@@ -737,6 +800,13 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
                      path, (unsigned long long)r->size);
         goto err;
     }
+    /* Reads go through a read-only mapping when the env offers one (no
+     * system call and no copy per block; the page cache holds the bytes),
+     * else through pread. A file shorter than expected is not mapped: pread
+     * then reports the short read as corruption. */
+    const void *map;
+    if (env_map(r->f, r->size, &map) == 0) r->map = map;
+    err_clear();
     uint64_t foff = r->size - SST_FOOTER;
     uint8_t foot[SST_FOOTER];
     if ((rc = env_read_exact(r->f, foot, sizeof(foot), foff))) goto err;
@@ -764,6 +834,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
     if (rc) goto err;
     r->props.file_size = r->size;
     if ((rc = read_block_obj(r, hi, true, &r->index))) goto err;
+    if ((rc = block_accelerate(r->index))) goto err;
     r->index_off = hi.off;
     if (hf.size) {
         if ((rc = read_block(r, hf, true, &r->filter, &len))) goto err;
@@ -773,6 +844,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
             goto err;
         }
         r->filter_bits = (uint64_t)(len - 1) * 8;
+        r->filter_wrap = (UINT64_MAX % r->filter_bits + 1) % r->filter_bits; /* 2^64 % bits */
     }
     if ((rc = load_range_dels(r, hr))) goto err;
     *out = r;
@@ -787,18 +859,37 @@ void sst_reader_close(sst_reader *r)
     if (r) reader_unref(r);
 }
 
+static bool may_contain_hash(sst_reader *r, uint64_t h1);
+
 void sst_reader_set_verify(sst_reader *r, bool verify)
 {
     r->verify = verify;
 }
 
+uint64_t sst_key_hash(const void *ukey, size_t klen)
+{
+    return bloom_hash(ukey, klen);
+}
+
 bool sst_reader_may_contain(sst_reader *r, const void *ukey, size_t klen)
 {
-    if (!r->filter) return true;
-    uint64_t h1 = bloom_hash(ukey, klen), h2 = bloom_delta(h1);
+    return !r->filter || may_contain_hash(r, bloom_hash(ukey, klen));
+}
+
+/* Probe j tests bit (h1 + j * h2 mod 2^64) % m, as the builder set it. The
+ * reader steps from one probe to the next without a division: adding h2
+ * adds h2 % m, and a wrap of the 64-bit sum takes 2^64 % m (filter_wrap)
+ * away again. */
+static bool may_contain_hash(sst_reader *r, uint64_t h1)
+{
+    uint64_t h2 = bloom_delta(h1), m = r->filter_bits, w = r->filter_wrap;
+    uint64_t x = h1, bit = h1 % m, d = h2 % m;
     for (int j = 0; j < r->filter_k; j++) {
-        uint64_t bit = (h1 + (uint64_t)j * h2) % r->filter_bits;
         if (!(r->filter[bit >> 3] & (1u << (bit & 7)))) return false;
+        bool wrap = __builtin_add_overflow(x, h2, &x);
+        bit += d;
+        if (bit >= m) bit -= m;
+        if (wrap) bit = bit >= w ? bit - w : bit + m - w;
     }
     return true;
 }
@@ -1034,48 +1125,107 @@ ikiter *sst_reader_iter(sst_reader *r, bool fill_cache)
     return &t->base;
 }
 
+/* A malloc'd copy of a value (never NULL on success, even when empty). */
+static int copy_value(sst_reader *r, const void *v, size_t vl, void **out)
+{
+    if (!out) return 0;
+    if (!(*out = malloc(vl ? vl : 1))) return err_set(ERR_NOMEM, "%s: out of memory", r->path);
+    if (vl) memcpy(*out, v, vl);
+    return 0;
+}
+
+/* Copies key k into e's scratch and points e->key at it. */
+static int entry_reserve_copy(block_entry *e, const uint8_t *k, size_t kl)
+{
+    if (kl > e->kcap) {
+        block_entry_free(e);
+        if (!(e->kbuf = malloc(kl))) return err_set(ERR_NOMEM, "sst: out of memory");
+        e->kcap = kl;
+    }
+    memcpy(e->kbuf, k, kl);
+    e->key = e->kbuf;
+    e->klen = kl;
+    return 0;
+}
+
+/* The general path of a point lookup, through the two-level iterator: only
+ * taken when the fast path's data block has no entry >= the lookup key,
+ * which a well-formed index never leads to. */
+static int get_by_iter(sst_reader *r, const uint8_t *lk, size_t lkl, block_entry *e, void **val)
+{
+    titer t;
+    int rc = titer_init(&t, r, true);
+    if (rc) return rc;
+    ti_seek(&t.base, lk, lkl);
+    rc = ERR_NOTFOUND;
+    if (ti_valid(&t.base)) {
+        size_t kl, vl;
+        const uint8_t *k = ti_key(&t.base, &kl), *v = ti_value(&t.base, &vl);
+        if ((rc = entry_reserve_copy(e, k, kl))) goto out;
+        rc = copy_value(r, v, vl, val);
+        e->vlen = vl;
+    } else {
+        rc = ti_status(&t.base) ? ti_status(&t.base) : ERR_NOTFOUND;
+    }
+out:
+    titer_cleanup(&t);
+    return rc;
+}
+
 int sst_reader_get(sst_reader *r, const void *ukey, size_t klen, uint64_t snap, int *type,
                    uint64_t *seq, void **val, size_t *vlen)
 {
-    if (!sst_reader_may_contain(r, ukey, klen)) {
+    return sst_reader_get_hashed(r, ukey, klen, bloom_hash(ukey, klen), snap, type, seq, val, vlen);
+}
+
+int sst_reader_get_hashed(sst_reader *r, const void *ukey, size_t klen, uint64_t hash,
+                          uint64_t snap, int *type, uint64_t *seq, void **val, size_t *vlen)
+{
+    if (r->filter && !may_contain_hash(r, hash)) {
         atomic_fetch_add_explicit(&r->bloom_useful, 1, memory_order_relaxed);
         return ERR_NOTFOUND;
     }
     uint8_t small[256], *lk = klen + IKEY_TRAILER <= sizeof(small) ? small : malloc(klen + 8);
     if (!lk) return err_set(ERR_NOMEM, "sst: out of memory");
     size_t lkl = ikey_build(lk, ukey, klen, snap > SEQ_MAX ? SEQ_MAX : snap, TYPE_SEEK);
-    titer t;
-    int rc = titer_init(&t, r, true);
-    if (rc) goto out;
-    ti_seek(&t.base, lk, lkl);
-    rc = ERR_NOTFOUND;
-    if (ti_valid(&t.base)) {
-        size_t kl, vl;
-        const uint8_t *k = ti_key(&t.base, &kl);
-        if (ukey_cmp(k, kl - IKEY_TRAILER, ukey, klen) == 0) {
-            rc = 0;
-            if (val) {
-                const void *v = ti_value(&t.base, &vl);
-                *val = malloc(vl ? vl : 1);
-                if (!*val) {
-                    rc = err_set(ERR_NOMEM, "sst: out of memory");
-                } else {
-                    if (vl) memcpy(*val, v, vl);
-                    if (vlen) *vlen = vl;
-                }
-            } else if (vlen) {
-                ti_value(&t.base, vlen);
-            }
-            if (!rc) {
-                if (type) *type = ikey_type(k, kl);
-                if (seq) *seq = ikey_seq(k, kl);
-            }
-        }
-    } else if (ti_status(&t.base)) {
-        rc = ti_status(&t.base);
+    block_entry e;
+    block_entry_init(&e);
+    block *b = NULL;
+    void *v = NULL;
+    /* The first index entry >= the lookup key names the only block that can
+     * hold it (index invariant 2). */
+    int rc = block_find(r->index, lk, lkl, &e, r->path, r->index_off);
+    if (rc <= 0) {
+        if (!rc) rc = ERR_NOTFOUND;
+        goto out;
     }
-    titer_cleanup(&t);
+    bhandle h;
+    const uint8_t *hv = e.val, *hend = hv + e.vlen;
+    size_t n = get_varint(hv, hend, &h.off), m = n ? get_varint(hv + n, hend, &h.size) : 0;
+    if (!m) {
+        rc = corrupt_at(r, r->index_off, "bad block handle in index block");
+        goto out;
+    }
+    if ((rc = load_block(r, h, true, &b))) goto out;
+    rc = block_find(b, lk, lkl, &e, r->path, h.off);
+    if (rc == 0) {
+        rc = get_by_iter(r, lk, lkl, &e, val ? &v : NULL);
+    } else if (rc > 0) { /* check the user key before copying the value */
+        rc = ukey_cmp(e.key, e.klen - IKEY_TRAILER, ukey, klen)
+                 ? ERR_NOTFOUND
+                 : copy_value(r, e.val, e.vlen, val ? &v : NULL);
+    }
+    if (!rc && ukey_cmp(e.key, e.klen - IKEY_TRAILER, ukey, klen) != 0) rc = ERR_NOTFOUND;
+    if (!rc) {
+        if (type) *type = ikey_type(e.key, e.klen);
+        if (seq) *seq = ikey_seq(e.key, e.klen);
+        if (val) *val = v, v = NULL;
+        if (vlen) *vlen = e.vlen;
+    }
 out:
+    free(v);
+    block_unref(b);
+    block_entry_free(&e);
     if (lk != small) free(lk);
     return rc;
 }

@@ -65,6 +65,11 @@ void sst_reader_close(sst_reader *r);
  * value (val may be NULL to skip the copy); ERR_NOTFOUND if none. */
 int sst_reader_get(sst_reader *r, const void *ukey, size_t klen, uint64_t snap, int *type,
                    uint64_t *seq, void **val, size_t *vlen);
+/* The same with hash == sst_key_hash(ukey, klen), computed once by a caller
+ * that looks in several files. */
+int sst_reader_get_hashed(sst_reader *r, const void *ukey, size_t klen, uint64_t hash,
+                          uint64_t snap, int *type, uint64_t *seq, void **val, size_t *vlen);
+uint64_t sst_key_hash(const void *ukey, size_t klen);
 /* True if the bloom filter says ukey may be present. */
 bool sst_reader_may_contain(sst_reader *r, const void *ukey, size_t klen);
 /* Two-level iterator (index -> data blocks); it holds a reference on r, so

@@ -35,8 +35,9 @@ static int find_file(file_meta **files, int n, const void *ikey, size_t iklen)
 }
 
 /* Looks in one file; updates *rd_seq with its tombstones. */
-static int get_in_file(version_set *vs, file_meta *f, const void *ukey, size_t klen, uint64_t snap,
-                       int *type, uint64_t *seq, void **val, size_t *vlen, uint64_t *rd_seq)
+static int get_in_file(version_set *vs, file_meta *f, const void *ukey, size_t klen, uint64_t hash,
+                       uint64_t snap, int *type, uint64_t *seq, void **val, size_t *vlen,
+                       uint64_t *rd_seq)
 {
     table_cache *tc = version_set_table_cache(vs);
     tc_handle *h;
@@ -47,7 +48,7 @@ static int get_in_file(version_set *vs, file_meta *f, const void *ukey, size_t k
         uint64_t s = rangedel_max_seq(sst_reader_range_dels(r), ukey, klen, snap);
         if (s > *rd_seq) *rd_seq = s;
     }
-    rc = sst_reader_get(r, ukey, klen, snap, type, seq, val, vlen);
+    rc = sst_reader_get_hashed(r, ukey, klen, hash, snap, type, seq, val, vlen);
     table_cache_release(tc, h);
     return rc;
 }
@@ -57,10 +58,11 @@ int version_get(version *v, uint32_t part, const void *ukey, size_t klen, uint64
 {
     const part_levels *p = version_part(v, part);
     if (!p) return ERR_NOTFOUND;
+    uint64_t hash = sst_key_hash(ukey, klen); /* one bloom hash for every file */
     for (int i = 0; i < p->n[0]; i++) {
         file_meta *f = p->files[0][i];
         if (!ukey_in_file(f, ukey, klen)) continue;
-        int rc = get_in_file(v->vs, f, ukey, klen, snap, type, seq, val, vlen, rd_seq);
+        int rc = get_in_file(v->vs, f, ukey, klen, hash, snap, type, seq, val, vlen, rd_seq);
         if (rc != ERR_NOTFOUND) return rc;
     }
     uint8_t stack[512];
@@ -72,7 +74,8 @@ int version_get(version *v, uint32_t part, const void *ukey, size_t klen, uint64
         if (!p->n[l]) continue;
         int i = find_file(p->files[l], p->n[l], ik, ikl);
         if (i >= p->n[l] || !ukey_in_file(p->files[l][i], ukey, klen)) continue;
-        rc = get_in_file(v->vs, p->files[l][i], ukey, klen, snap, type, seq, val, vlen, rd_seq);
+        rc = get_in_file(v->vs, p->files[l][i], ukey, klen, hash, snap, type, seq, val, vlen,
+                         rd_seq);
     }
     if (ik != stack) free(ik);
     return rc;

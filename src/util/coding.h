@@ -55,8 +55,10 @@ static inline size_t varint_len(uint64_t v)
     }
     return n;
 }
-/* Reads a varint from [p, end); returns bytes consumed, 0 if truncated or overlong. */
-static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+/* The general case of get_varint (two or more bytes); kept out of line so
+ * the one-byte fast path inlines into the block decoders. */
+static __attribute__((noinline, unused)) size_t get_varint_slow(const uint8_t *p,
+                                                                const uint8_t *end, uint64_t *v)
 {
     uint64_t r = 0;
     for (size_t i = 0; i < VARINT_MAX && p + i < end; i++) {
@@ -69,6 +71,26 @@ static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *
         }
     }
     return 0;
+}
+/* Reads a varint from [p, end); returns bytes consumed, 0 if truncated or overlong. */
+static inline __attribute__((always_inline)) size_t get_varint(const uint8_t *p, const uint8_t *end,
+                                                               uint64_t *v)
+{
+    if (__builtin_expect(p < end && p[0] < 0x80, 1)) { /* lengths and small counts */
+        *v = p[0];
+        return 1;
+    }
+    return get_varint_slow(p, end, v);
+}
+/* The same for a value that must fit 32 bits (lengths inside a block). */
+static inline __attribute__((always_inline)) size_t get_varint32(const uint8_t *p,
+                                                                 const uint8_t *end, uint32_t *v)
+{
+    uint64_t x;
+    size_t n = get_varint(p, end, &x);
+    if (!n || x > UINT32_MAX) return 0;
+    *v = (uint32_t)x;
+    return n;
 }
 
 #endif

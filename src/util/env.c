@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,25 @@ static int px_size(env_file *f, uint64_t *size)
     if (fstat(f->fd, &st) != 0) return io_err("stat", f->path);
     *size = (uint64_t)st.st_size;
     return 0;
+}
+
+static int px_map(env_file *f, uint64_t size, const void **addr)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) return io_err("stat", f->path);
+    /* Never map past the end: touching such a page raises SIGBUS. */
+    if ((uint64_t)st.st_size < size || size == 0 || size > SIZE_MAX)
+        return err_set(ERR_CORRUPT, "map %s: file of %llu bytes, %llu expected", f->path,
+                       (unsigned long long)st.st_size, (unsigned long long)size);
+    void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED) return io_err("mmap", f->path);
+    *addr = p;
+    return 0;
+}
+
+static void px_unmap(env_file *f, const void *addr, uint64_t size)
+{
+    munmap((void *)addr, (size_t)size);
 }
 
 static int px_truncate(env_file *f, uint64_t size)
@@ -222,6 +242,8 @@ const env_ops env_posix_ops = {
     .list_dir = px_list_dir,
     .file_size = px_file_size,
     .lock = px_lock,
+    .map = px_map,
+    .unmap = px_unmap,
     .now_ns = px_now_ns,
     .wall_us = px_wall_us,
 };

@@ -9,6 +9,8 @@
 #ifndef STRATA_UTIL_ENV_H
 #define STRATA_UTIL_ENV_H
 
+#include "util/err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +45,13 @@ typedef struct env_ops {
     int (*file_size)(env_t *env, const char *path, uint64_t *size);
     /* Takes an exclusive advisory lock on path (created); ERR_BUSY if held. */
     int (*lock)(env_t *env, const char *path, env_file **out);
+    /* Optional (NULL: not supported, callers fall back to pread): maps the
+     * first size bytes of a file opened with ENV_READ read-only at *addr,
+     * valid until unmap; ERR_CORRUPT if the file is shorter. The bytes are
+     * the file's, so callers still verify checksums. A wrapper that injects
+     * read faults must leave map NULL, or its reads would bypass pread. */
+    int (*map)(env_file *f, uint64_t size, const void **addr);
+    void (*unmap)(env_file *f, const void *addr, uint64_t size);
     uint64_t (*now_ns)(env_t *env);  /* monotonic clock */
     uint64_t (*wall_us)(env_t *env); /* wall clock, microseconds since epoch */
 } env_ops;
@@ -121,6 +130,14 @@ static inline int env_file_size(env_t *e, const char *p, uint64_t *s)
 static inline int env_lock(env_t *e, const char *p, env_file **o)
 {
     return e->ops->lock(e, p, o);
+}
+static inline int env_map(env_file *f, uint64_t size, const void **addr)
+{
+    return f->env->ops->map ? f->env->ops->map(f, size, addr) : ERR_INVAL;
+}
+static inline void env_unmap(env_file *f, const void *addr, uint64_t size)
+{
+    if (addr) f->env->ops->unmap(f, addr, size);
 }
 static inline uint64_t env_now_ns(env_t *e)
 {

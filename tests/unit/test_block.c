@@ -231,9 +231,118 @@ static int exercise(block *b)
     }
     int rc = iki_status(it);
     iki_destroy(it);
+    /* The point lookup on the same bytes: an entry, the end, or corruption. */
+    block_entry e;
+    block_entry_init(&e);
+    for (int i = 0; i < 40; i += 3) {
+        size_t kl = mk(k, i, 5);
+        int f = block_find(b, k, kl, &e, "fuzz", 0);
+        CHECK(f == 0 || f == 1 || f == ERR_CORRUPT);
+        if (f == 1 && e.klen < IKEY_TRAILER) bad++;
+        if (f == ERR_CORRUPT && !rc) rc = f;
+    }
+    block_entry_free(&e);
     CHECK(steps < 20000);
     CHECK_EQ_INT(bad, 0);
     return rc;
+}
+
+/* Keys for test_find_matches_seek: style 0 short keys, style 1 keys with a
+ * long shared prefix that differ only past the accelerator's 8 bytes, style
+ * 2 keys of different lengths (prefixes of each other). */
+static size_t mk_style(uint8_t *dst, int style, int i, uint64_t seq)
+{
+    char u[64];
+    int n;
+    if (style == 0)
+        n = snprintf(u, sizeof(u), "k%05d", i);
+    else if (style == 1)
+        n = snprintf(u, sizeof(u), "prefix/shared/0123456789abcdef/%06d", i);
+    else
+        n = snprintf(u, sizeof(u), "%.*s", 1 + i % 20, "zzzzzzzzzzzzzzzzzzzzzzzzz") +
+            snprintf(u + 1 + i % 20, sizeof(u) - 21, "%04d", i / 20);
+    return ikey_build(dst, u, (size_t)n, seq, TYPE_VALUE);
+}
+
+/* block_find (with and without the accelerator) lands on the entry an
+ * iterator seek lands on, for present keys, absent keys between them, keys
+ * before and after all, and every sequence relation. */
+static void test_find_matches_seek(void)
+{
+    int sizes[] = {1, 2, 17, 70, 300};
+    int intervals[] = {1, 2, 16};
+    int checked = 0, accelerated = 0;
+    for (int style = 0; style < 3; style++)
+        for (size_t s = 0; s < 5; s++)
+            for (size_t r = 0; r < 3; r++)
+                for (int acc = 0; acc < 2; acc++) {
+                    int n = sizes[s];
+                    /* keys in order: for style 2, sort by building ascending strings */
+                    uint8_t(*keys)[96] = malloc(sizeof(*keys) * (size_t)n);
+                    size_t *lens = malloc(sizeof(size_t) * (size_t)n);
+                    int m = 0;
+                    for (int i = 0; i < n; i++) {
+                        uint8_t k[96];
+                        size_t kl = mk_style(k, style, i, 5);
+                        int j = m;
+                        while (j > 0 && ikey_cmp(keys[j - 1], lens[j - 1], k, kl) > 0) j--;
+                        if (j > 0 && ikey_cmp(keys[j - 1], lens[j - 1], k, kl) == 0) continue;
+                        memmove(keys[j + 1], keys[j], sizeof(*keys) * (size_t)(m - j));
+                        memmove(lens + j + 1, lens + j, sizeof(size_t) * (size_t)(m - j));
+                        memcpy(keys[j], k, kl);
+                        lens[j] = kl;
+                        m++;
+                    }
+                    block_builder bb;
+                    block_builder_init(&bb, intervals[r]);
+                    for (int i = 0; i < m; i++)
+                        REQUIRE(block_builder_add(&bb, keys[i], lens[i], "v", 1) == 0);
+                    size_t len;
+                    const uint8_t *raw = block_builder_finish(&bb, &len);
+                    uint8_t *copy = malloc(len);
+                    memcpy(copy, raw, len);
+                    block_builder_free(&bb);
+                    block *b;
+                    REQUIRE(block_new(copy, len, "find", &b) == 0);
+                    if (acc) REQUIRE(block_accelerate(b) == 0);
+                    if (b->accel) accelerated++;
+                    ikiter *it = block_iter_new(b, "find");
+                    block_entry e;
+                    block_entry_init(&e);
+                    for (int i = -1; i <= m; i++)
+                        for (int v = 0; v < 4; v++) {
+                            uint8_t q[120];
+                            size_t ql;
+                            if (i < 0) {
+                                ql = ikey_build(q, "", 0, 9, TYPE_SEEK);
+                            } else if (i == m) {
+                                ql = ikey_build(q, "\xff\xff\xff", 3, 9, TYPE_SEEK);
+                            } else {
+                                size_t ul = lens[i] - IKEY_TRAILER;
+                                memcpy(q, keys[i], ul);
+                                if (v == 3) q[ul++] = 0; /* just after key i */
+                                uint64_t seqs[] = {4, 5, 9, 5};
+                                ql = ikey_build(q, q, ul, seqs[v], TYPE_SEEK);
+                            }
+                            iki_seek(it, q, ql);
+                            int f = block_find(b, q, ql, &e, "find", 0);
+                            CHECK_EQ_INT(f, iki_valid(it) ? 1 : 0);
+                            if (f == 1 && iki_valid(it)) {
+                                size_t kl, vl;
+                                const void *k = iki_key(it, &kl), *val = iki_value(it, &vl);
+                                CHECK(kl == e.klen && memcmp(k, e.key, kl) == 0);
+                                CHECK(vl == e.vlen && memcmp(val, e.val, vl) == 0);
+                            }
+                            checked++;
+                        }
+                    block_entry_free(&e);
+                    iki_destroy(it);
+                    block_unref(b);
+                    free(keys);
+                    free(lens);
+                }
+    CHECK(checked > 1000);
+    CHECK(accelerated > 0);
 }
 
 static void test_corrupt_bytes(void)
@@ -349,6 +458,7 @@ int main(void)
     RUN(test_short_key_entry);
     RUN(test_corrupt_bytes);
     RUN(test_refcount_release);
+    RUN(test_find_matches_seek);
     RUN(test_builder_reset_reuse);
     TEST_END();
 }

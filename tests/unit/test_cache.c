@@ -1,4 +1,4 @@
-/* Unit tests of engine/cache: the byte bound, LRU order, references that
+/* Unit tests of engine/cache: the byte bound, replacement order (CLOCK keeps a hot entry), references that
  * keep evicted blocks alive, erase_file, replacement, statistics, and
  * concurrent use. Blocks count their frees through the release hook. */
 #include "test.h"

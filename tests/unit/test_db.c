@@ -94,6 +94,10 @@ static void test_options_and_limits(void)
     CHECK_EQ_INT(strata_open(dir, &o, &db), STRATA_EINVAL);
     CHECK(strstr(strata_errmsg(), "level0_stop_trigger") != NULL);
     o = small_opts();
+    o.wal_sync_interval_ms = 3600u * 1000u + 1;
+    CHECK_EQ_INT(strata_open(dir, &o, &db), STRATA_EINVAL);
+    CHECK(strstr(strata_errmsg(), "wal_sync_interval_ms") != NULL);
+    o = small_opts();
     o.create_if_missing = false;
     CHECK_EQ_INT(strata_open(dir, &o, &db), STRATA_ENOTFOUND);
     o = small_opts();

@@ -135,6 +135,24 @@ static void check_round_trip(int compression, uint64_t *size)
     block_cache_stats(c, &hits, &misses, &bytes, &cap);
     CHECK(hits > 0 && misses > 0 && bytes <= cap);
     sst_reader_close(r);
+
+    /* The same reads through pread, for an env that cannot map files. */
+    env_ops nomap_ops = env_posix_ops;
+    nomap_ops.map = NULL;
+    env_t nomap = {.ops = &nomap_ops, .ctx = NULL};
+    REQUIRE(sst_reader_open(&nomap, path, 2, 0, c, &r) == 0);
+    for (i = 0; i < n; i += 101) {
+        char u[32], v[64];
+        int ul = snprintf(u, sizeof(u), "key%08d", i);
+        void *val = NULL;
+        size_t vl = 0, want = mkval(v, i);
+        if (sst_reader_get(r, u, (size_t)ul, SEQ_MAX, NULL, NULL, &val, &vl) || vl != want ||
+            memcmp(val, v, vl))
+            bad++;
+        free(val);
+    }
+    CHECK_EQ_INT(bad, 0);
+    sst_reader_close(r);
     block_cache_free(c);
     sst_props_free(&p);
 }
@@ -672,6 +690,7 @@ static void test_io_errors(void)
     env_ops ops = env_posix_ops;
     ops.append = fail_append;
     ops.pread = fail_pread;
+    ops.map = NULL; /* reads must reach fail_pread (a mapping would bypass it) */
     env_t env = {.ops = &ops, .ctx = NULL};
     sst_options o = opts(1);
     o.block_size = 512;
@@ -954,6 +973,53 @@ static void test_every_byte_flip(void)
     }
 }
 
+/* Point reads of keys that fall between a block's last key and its
+ * shortened index separator: the index names that block, which has no entry
+ * >= the key, so the lookup continues in the next block (and finds a
+ * different user key: not found). Keys "b?xyz" with ? = 'a', 'd', 'g', ...
+ * one per block give the separators "bb", "be", ... */
+static void test_get_between_blocks(void)
+{
+    const char *dir = test_tmpdir("sst_between");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/000040.sst", dir);
+    sst_options o = opts(0);
+    o.block_size = 1; /* one entry per block */
+    o.bloom_bits_per_key = 0;
+    sst_builder *b;
+    REQUIRE(sst_builder_open(env_posix(), path, &o, &b) == 0);
+    for (int i = 0; i < 8; i++) {
+        char u[6] = {'b', (char)('a' + 3 * i), 'x', 'y', 'z', 0};
+        uint8_t k[16];
+        size_t kl = ikey_build(k, u, 5, (uint64_t)i + 1, TYPE_VALUE);
+        REQUIRE(sst_builder_add(b, k, kl, u, 5) == 0);
+    }
+    sst_props p;
+    REQUIRE(sst_builder_finish(b, &p) == 0);
+    sst_props_free(&p);
+    sst_reader *r;
+    REQUIRE(sst_reader_open(env_posix(), path, 40, 0, NULL, &r) == 0);
+    int bad = 0;
+    for (int i = 0; i < 8; i++) {
+        char u[6] = {'b', (char)('a' + 3 * i), 'x', 'y', 'z', 0};
+        void *val = NULL;
+        size_t vl = 0;
+        uint64_t seq = 0;
+        if (sst_reader_get(r, u, 5, SEQ_MAX, NULL, &seq, &val, &vl) || vl != 5 ||
+            memcmp(val, u, 5) || seq != (uint64_t)i + 1)
+            bad++;
+        free(val);
+        u[2] = 'z'; /* "b?z": after the block's last key, before its separator */
+        if (sst_reader_get(r, u, 3, SEQ_MAX, NULL, NULL, NULL, NULL) != ERR_NOTFOUND) bad++;
+        if (sst_reader_get(r, u, 3, 2, NULL, NULL, NULL, NULL) != ERR_NOTFOUND) bad++;
+        u[1]++; /* the separator's user key itself, at two snapshots */
+        if (sst_reader_get(r, u, 2, SEQ_MAX, NULL, NULL, NULL, NULL) != ERR_NOTFOUND) bad++;
+        if (sst_reader_get(r, u, 2, 3, NULL, NULL, NULL, NULL) != ERR_NOTFOUND) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    sst_reader_close(r);
+}
+
 int main(void)
 {
     RUN(test_round_trip_compressions);
@@ -969,5 +1035,6 @@ int main(void)
     RUN(test_cache_use);
     RUN(test_concurrent_readers);
     RUN(test_every_byte_flip);
+    RUN(test_get_between_blocks);
     TEST_END();
 }
