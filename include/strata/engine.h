@@ -76,9 +76,12 @@ typedef int (*strata_compaction_filter)(void *arg, uint32_t partition, const voi
                                         size_t key_len, const void *value, size_t value_len);
 
 typedef struct strata_options {
-    bool create_if_missing;        /* default true */
-    bool error_if_exists;          /* default false */
-    size_t memtable_bytes;         /* one memtable's budget; default 64 MiB */
+    bool create_if_missing; /* default true */
+    bool error_if_exists;   /* default false */
+    bool mmap_reads;        /* read SSTs through mappings (faster block-cache misses; the mapped
+                        page-cache pages count as resident memory, and a table file cut
+                        short by outside damage raises SIGBUS); default false: pread */
+    size_t memtable_bytes;  /* one memtable's budget; default 64 MiB */
     int max_immutable_memtables;   /* waiting for flush before writes stop; default 2 */
     size_t block_cache_bytes;      /* shared block cache; default 256 MiB */
     int table_cache_files;         /* open SST files kept; default 1000 */

@@ -538,7 +538,9 @@ static int open_inner(strata_db *db)
     if (!rc) rc = env_lock(env, path, &db->lock);
     if (rc) return rc;
     db->bc = block_cache_new(db->o.block_cache_bytes);
-    db->tc = db->bc ? table_cache_new(env, db->dir, db->o.table_cache_files, db->bc) : NULL;
+    db->tc = db->bc
+                 ? table_cache_new(env, db->dir, db->o.table_cache_files, db->bc, db->o.mmap_reads)
+                 : NULL;
     db->picker = compaction_picker_new();
     /* The pool keeps the blocks of two memtables (the one being written and
      * the one being flushed): the steady state of a write-heavy load; up to

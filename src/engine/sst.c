@@ -776,6 +776,13 @@ static void reader_unref(sst_reader *r)
     free(r);
 }
 
+void sst_reader_unmap(sst_reader *r)
+{
+    if (!r->map) return;
+    env_unmap(r->f, r->map, r->size);
+    r->map = NULL;
+}
+
 int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t file_size,
                     block_cache *cache, sst_reader **out)
 {

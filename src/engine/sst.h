@@ -78,6 +78,9 @@ ikiter *sst_reader_iter(sst_reader *r, bool fill_cache);
 /* Whether data blocks read later have their CRC checked (default true; the
  * footer and the pinned meta blocks are always checked at open). */
 void sst_reader_set_verify(sst_reader *r, bool verify);
+/* Reads of r go through pread from now on instead of its mapping (before
+ * any other thread uses r). */
+void sst_reader_unmap(sst_reader *r);
 const rangedel_list *sst_reader_range_dels(sst_reader *r);
 const sst_props *sst_reader_props(sst_reader *r);
 uint64_t sst_reader_bloom_useful(sst_reader *r);

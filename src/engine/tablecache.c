@@ -38,6 +38,7 @@ struct table_cache {
     int count;
     tc_handle lru; /* sentinel: lru.lru_next is the oldest */
     uint64_t bloom_useful_closed;
+    bool mmap_reads;
 };
 
 void table_path(char *buf, size_t cap, const char *dir, uint64_t number)
@@ -45,11 +46,13 @@ void table_path(char *buf, size_t cap, const char *dir, uint64_t number)
     snprintf(buf, cap, "%s/%06llu.sst", dir, (unsigned long long)number);
 }
 
-table_cache *table_cache_new(env_t *env, const char *dir, int max_open, block_cache *bc)
+table_cache *table_cache_new(env_t *env, const char *dir, int max_open, block_cache *bc,
+                             bool mmap_reads)
 {
     table_cache *tc = calloc(1, sizeof(*tc));
     if (!tc) return NULL;
     tc->env = env;
+    tc->mmap_reads = mmap_reads;
     tc->dir = strdup(dir);
     tc->bc = bc;
     tc->max_open = max_open < 1 ? 1 : max_open;
@@ -127,6 +130,7 @@ int table_cache_get(table_cache *tc, uint64_t number, uint64_t size, tc_handle *
     sst_reader *rd = NULL;
     int rc = sst_reader_open(tc->env, path, number, size, tc->bc, &rd);
     if (rc) return rc;
+    if (!tc->mmap_reads) sst_reader_unmap(rd);
     h = calloc(1, sizeof(*h));
     if (!h) {
         sst_reader_close(rd);

@@ -8,12 +8,18 @@
 #include "engine/sst.h"
 #include "util/env.h"
 
+#include <stdbool.h>
+
 #include <stdint.h>
 
 typedef struct table_cache table_cache;
 typedef struct tc_handle tc_handle;
 
-table_cache *table_cache_new(env_t *env, const char *dir, int max_open, block_cache *bc);
+/* mmap_reads: tables are read through a mapping of the whole file where the
+ * env can map it (no system call or copy per block read, but the mapped
+ * pages count as the process's resident memory); else through pread. */
+table_cache *table_cache_new(env_t *env, const char *dir, int max_open, block_cache *bc,
+                             bool mmap_reads);
 void table_cache_free(table_cache *tc);
 /* Opens (or finds) table `number` of `size` bytes; *r is valid until
  * table_cache_release(tc, *h). */

@@ -204,7 +204,7 @@ static void test_table_cache_bound(void)
         REQUIRE(sst_builder_finish(b, &p) == 0);
         sst_props_free(&p);
     }
-    table_cache *tc = table_cache_new(env_posix(), dir, 16, bc);
+    table_cache *tc = table_cache_new(env_posix(), dir, 16, bc, true);
     tc_handle *pinned;
     sst_reader *pr;
     REQUIRE(table_cache_get(tc, 1, 0, &pinned, &pr) == 0);
