@@ -317,31 +317,6 @@ static inline const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, 
     return p;
 }
 
-/* ikey_cmp for the short keys of the search loops: eight bytes at a time
- * as big-endian integers, without a call to memcmp. Same order. */
-static inline uint64_t load_be64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    x = __builtin_bswap64(x);
-#endif
-    return x;
-}
-static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x = load_be64(a + i), y = load_be64(b + i);
-        if (x != y) return x < y ? -1 : 1;
-    }
-    for (; i < n; i++)
-        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-    if (ua != ub) return ua < ub ? -1 : 1;
-    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
-    return ta > tb ? -1 : ta < tb;
-}
-
 /* The whole key of restart idx, in place (restart keys are stored whole:
  * shared == 0); NULL if its entry is malformed. */
 static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen)
@@ -414,7 +389,7 @@ static int restart_search(const block *b, const void *k, size_t klen, uint32_t *
             uint32_t rl;
             const uint8_t *rk = restart_key(b, mid, &rl);
             if (!rk) return ERR_CORRUPT;
-            c = key_cmp(rk, rl, k, klen);
+            c = ikey_cmp_inline(rk, rl, k, klen);
         }
         if (c < 0)
             lo = mid;
@@ -468,7 +443,7 @@ int block_find(const block *b, const void *k, size_t klen, block_entry *e, const
             key = e->kbuf;
         }
         p = suffix + un + vl;
-        if (key_cmp(key, nk, k, klen) >= 0) {
+        if (ikey_cmp_inline(key, nk, k, klen) >= 0) {
             e->key = key;
             e->klen = nk;
             e->val = suffix + un;
@@ -594,7 +569,7 @@ static void bi_seek(ikiter *it, const void *k, size_t klen)
     seek_restart(i, lo);
     while (parse_next(i)) {
         if (i->klen < IKEY_TRAILER) return corrupt(i);
-        if (key_cmp(i->key, i->klen, k, klen) >= 0) return;
+        if (ikey_cmp_inline(i->key, i->klen, k, klen) >= 0) return;
     }
 }
 static void bi_next(ikiter *it)

@@ -78,4 +78,31 @@ static inline int ikey_cmp(const void *a, size_t alen, const void *b, size_t ble
     return ta > tb ? -1 : ta < tb;
 }
 
+static inline uint64_t ikey_load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* ikey_cmp for the search loops over short keys (memtable, block search):
+ * eight bytes at a time as big-endian integers, without a call to memcmp.
+ * Same order as ikey_cmp. */
+static inline int ikey_cmp_inline(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = ikey_load_be64(a + i), y = ikey_load_be64(b + i);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    if (ua != ub) return ua < ub ? -1 : 1;
+    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
+    return ta > tb ? -1 : ta < tb;
+}
+
 #endif

@@ -514,36 +514,9 @@ static inline node *nx(node *x, int level)
     return atomic_load_explicit(&x->next[level], memory_order_acquire);
 }
 
-/* ikey_cmp without the memcmp call: user keys are compared 8 bytes at a
- * time as big-endian integers (keys are short, and a call per node visited
- * costs more than the comparison). Same order as ikey_cmp. */
-static inline uint64_t load_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t ua = alen - IKEY_TRAILER, ub = blen - IKEY_TRAILER, n = ua < ub ? ua : ub, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x = load_be64(a + i), y = load_be64(b + i);
-        if (x != y) return x < y ? -1 : 1;
-    }
-    for (; i < n; i++)
-        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-    if (ua != ub) return ua < ub ? -1 : 1;
-    uint64_t ta = get_u64(a + ua), tb = get_u64(b + ub);
-    return ta > tb ? -1 : ta < tb;
-}
-
 static inline int node_cmp(node *x, const void *k, size_t klen)
 {
-    return mt_cmp(node_key(x), node_klen(x), k, klen);
+    return ikey_cmp_inline(node_key(x), node_klen(x), k, klen);
 }
 
 /* First node >= key; fills prev[] when given. */

@@ -212,8 +212,8 @@ static int env_open(env *e, const char *name, int fresh)
 
 static void env_close(env *e, int keep_batch)
 {
+    strata_close(e->db); /* first: its compaction thread calls the keyspace's filter */
     ks_free(e->ks);
-    strata_close(e->db);
     e->ks = NULL;
     e->db = NULL;
     if (!keep_batch) {
