@@ -567,8 +567,8 @@ static int corrupt_at(const sst_reader *r, uint64_t off, const char *what)
  * the caller frees it). Checks the handle against the file and, if verify,
  * the checksum. */
 #define RAW_STACK 16384
-static int read_raw(sst_reader *r, bhandle h, bool verify, uint8_t *stack, uint8_t **heap,
-                    const uint8_t **raw)
+static int read_raw(sst_reader *r, bhandle h, bool verify, bool use_map, uint8_t *stack,
+                    uint8_t **heap, const uint8_t **raw)
 {
     *heap = NULL;
     uint64_t limit = r->size - SST_FOOTER;
@@ -576,8 +576,9 @@ static int read_raw(sst_reader *r, bhandle h, bool verify, uint8_t *stack, uint8
         return err_set(ERR_CORRUPT, "%s: block handle (offset %llu, size %llu) beyond the data",
                        r->path, (unsigned long long)h.off, (unsigned long long)h.size);
     size_t n = (size_t)h.size;
-    const uint8_t *buf = r->map ? r->map + h.off : stack;
-    if (!r->map) {
+    const uint8_t *map = use_map ? r->map : NULL;
+    const uint8_t *buf = map ? map + h.off : stack;
+    if (!map) {
         if (n + BLOCK_TRAILER > RAW_STACK && !(buf = *heap = malloc(n + BLOCK_TRAILER)))
             return err_set(ERR_NOMEM, "%s: out of memory", r->path);
         int rc = env_read_exact(r->f, (uint8_t *)buf, n + BLOCK_TRAILER, h.off);
@@ -645,7 +646,7 @@ static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size
     const uint8_t *raw;
     size_t n = (size_t)h.size, hl;
     uint64_t ulen;
-    int rc = read_raw(r, h, verify, stack, &heap, &raw);
+    int rc = read_raw(r, h, verify, true, stack, &heap, &raw);
     if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
     if (rc) goto err;
     uint8_t *u = malloc(ulen ? (size_t)ulen : 1);
@@ -664,14 +665,15 @@ err:
     return rc;
 }
 
-/* The same into a block object (one allocation for the block and its data). */
-static int read_block_obj(sst_reader *r, bhandle h, bool verify, block **out)
+/* The same into a block object (one allocation for the block and its data);
+ * use_map: from the mapping, if there is one. */
+static int read_block_obj(sst_reader *r, bhandle h, bool verify, bool use_map, block **out)
 {
     uint8_t stack[RAW_STACK], *heap, *data;
     const uint8_t *raw;
     size_t n = (size_t)h.size, hl;
     uint64_t ulen;
-    int rc = read_raw(r, h, verify, stack, &heap, &raw);
+    int rc = read_raw(r, h, verify, use_map, stack, &heap, &raw);
     if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
     if (rc) goto err;
     block *b = block_alloc((size_t)ulen, &data);
@@ -691,11 +693,15 @@ err:
     return rc;
 }
 
-/* A referenced data block, from the cache when there. */
+/* A referenced data block, from the cache when there. Reads that do not
+ * fill the cache (compaction inputs, scans that asked not to) use pread
+ * even when the table is mapped: a page touched through the mapping stays
+ * mapped, and a compaction would map whole tables into the process's
+ * resident memory. */
 static int load_block(sst_reader *r, bhandle h, bool fill, block **out)
 {
     if (r->cache && (*out = block_cache_lookup(r->cache, r->number, h.off))) return 0;
-    int rc = read_block_obj(r, h, r->verify, out);
+    int rc = read_block_obj(r, h, r->verify, fill, out);
     if (rc) return rc;
     if (r->cache && fill) block_cache_insert(r->cache, r->number, h.off, *out);
     return 0;
@@ -742,7 +748,7 @@ static int parse_props(sst_reader *r, const uint8_t *p, size_t n, uint64_t off)
 static int load_range_dels(sst_reader *r, bhandle h)
 {
     block *b;
-    int rc = read_block_obj(r, h, true, &b);
+    int rc = read_block_obj(r, h, true, true, &b);
     if (rc) return rc;
     ikiter *it = block_iter_new_at(b, r->path, h.off);
     block_unref(b);
@@ -840,7 +846,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
     free(data);
     if (rc) goto err;
     r->props.file_size = r->size;
-    if ((rc = read_block_obj(r, hi, true, &r->index))) goto err;
+    if ((rc = read_block_obj(r, hi, true, true, &r->index))) goto err;
     if ((rc = block_accelerate(r->index))) goto err;
     r->index_off = hi.off;
     if (hf.size) {
