@@ -76,8 +76,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (srv_start()) {
+        /* The engine may be open, its compaction thread calling the
+         * keyspace's filter: the keyspace is left to the exit. */
         fprintf(stderr, "strata-server: %s\n", err_msg());
-        ks_free(ks);
         return 1;
     }
     if (cmd_engine() && repl_init(ks)) {
