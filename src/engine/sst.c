@@ -639,57 +639,70 @@ static int decode_payload(sst_reader *r, const uint8_t *raw, size_t n, uint8_t t
     return 0;
 }
 
-/* Reads, checks and decompresses the block at h into a malloc'd buffer. */
-static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size_t *outlen)
+/* Destination of a decoded block: *owner gets what the caller keeps (and
+ * what free() releases), the return value where the ulen bytes go. */
+typedef uint8_t *(*dst_alloc)(size_t ulen, void **owner);
+
+static uint8_t *alloc_buf(size_t ulen, void **owner)
 {
-    uint8_t stack[RAW_STACK], *heap;
-    const uint8_t *raw;
-    size_t n = (size_t)h.size, hl;
-    uint64_t ulen;
-    int rc = read_raw(r, h, verify, true, stack, &heap, &raw);
-    if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
+    uint8_t *u = malloc(ulen ? ulen : 1);
+    *owner = u;
+    return u;
+}
+
+static uint8_t *alloc_block(size_t ulen, void **owner)
+{
+    uint8_t *data = NULL;
+    block *b = block_alloc(ulen, &data);
+    *owner = b;
+    return b ? data : NULL;
+}
+
+/* Reads, checks and decompresses the block at h into memory from alloc;
+ * use_map: from the mapping, if there is one. */
+static int read_decoded(sst_reader *r, bhandle h, bool verify, bool use_map, dst_alloc alloc,
+                        void **owner, uint64_t *ulen)
+{
+    uint8_t stack[RAW_STACK], *heap = NULL;
+    const uint8_t *raw = NULL;
+    size_t n = (size_t)h.size, hl = 0;
+    int rc = read_raw(r, h, verify, use_map, stack, &heap, &raw);
+    if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, ulen);
     if (rc) goto err;
-    uint8_t *u = malloc(ulen ? (size_t)ulen : 1);
-    if (!u) {
+    uint8_t *dst = alloc((size_t)*ulen, owner);
+    if (!dst) {
+        free(*owner);
         rc = err_set(ERR_NOMEM, "%s: out of memory", r->path);
         goto err;
     }
-    if ((rc = decode_payload(r, raw, n, raw[n], hl, u, ulen, h.off))) {
-        free(u);
-        goto err;
-    }
-    *out = u;
-    *outlen = (size_t)ulen;
+    if ((rc = decode_payload(r, raw, n, raw[n], hl, dst, *ulen, h.off))) free(*owner);
 err:
     free(heap);
     return rc;
 }
 
-/* The same into a block object (one allocation for the block and its data);
- * use_map: from the mapping, if there is one. */
+/* The block at h into a malloc'd buffer (index-less blocks: props, filter). */
+static int read_block(sst_reader *r, bhandle h, bool verify, uint8_t **out, size_t *outlen)
+{
+    void *owner;
+    uint64_t ulen;
+    int rc = read_decoded(r, h, verify, true, alloc_buf, &owner, &ulen);
+    if (rc) return rc;
+    *out = owner;
+    *outlen = (size_t)ulen;
+    return 0;
+}
+
+/* The same into a block object (one allocation for the block and its data). */
 static int read_block_obj(sst_reader *r, bhandle h, bool verify, bool use_map, block **out)
 {
-    uint8_t stack[RAW_STACK], *heap, *data;
-    const uint8_t *raw;
-    size_t n = (size_t)h.size, hl;
+    void *owner;
     uint64_t ulen;
-    int rc = read_raw(r, h, verify, use_map, stack, &heap, &raw);
-    if (!rc) rc = payload_size(r, raw, n, raw[n], h.off, &hl, &ulen);
-    if (rc) goto err;
-    block *b = block_alloc((size_t)ulen, &data);
-    if (!b) {
-        rc = err_set(ERR_NOMEM, "%s: out of memory", r->path);
-        goto err;
-    }
-    if ((rc = decode_payload(r, raw, n, raw[n], hl, data, ulen, h.off))) {
-        free(b);
-        goto err;
-    }
-    rc = block_seal(b, r->path); /* frees b on failure */
+    int rc = read_decoded(r, h, verify, use_map, alloc_block, &owner, &ulen);
+    if (rc) return rc;
+    rc = block_seal(owner, r->path); /* frees the block on failure */
     if (rc == ERR_CORRUPT) rc = corrupt_at(r, h.off, "bad block trailer");
-    if (!rc) *out = b;
-err:
-    free(heap);
+    if (!rc) *out = owner;
     return rc;
 }
 
