@@ -43,6 +43,9 @@ deps:
 
 -include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
+# Headers come from Debian packages: with -j, nothing compiles before deps.sh ran.
+$(REL_OBJ) $(ASAN_OBJ) $(FUZZ_OBJ): | deps
+
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -MMD -MP -c $< -o $@

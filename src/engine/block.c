@@ -233,7 +233,9 @@ static block *spare_take(size_t cap)
     return NULL;
 }
 
-/* Frees a block_alloc'd block, or keeps it as a spare of this thread. */
+/* Frees a block_alloc'd block, or keeps it as a spare of this thread. A
+ * full set keeps the larger: sizes that straddle a SPARE_STEP boundary
+ * would otherwise fill it with spares too small for half the requests. */
 static void spare_put(block *b)
 {
     spares *sp = b->alloc_cap <= SPARE_MAX ? thread_spares() : NULL;
@@ -241,6 +243,13 @@ static void spare_put(block *b)
         sp->slot[sp->n++] = b;
         return;
     }
+    for (int i = 0; sp && i < sp->n; i++)
+        if (sp->slot[i]->alloc_cap < b->alloc_cap) {
+            block *small = sp->slot[i];
+            sp->slot[i] = b;
+            b = small;
+            break;
+        }
     free(b);
 }
 

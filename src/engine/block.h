@@ -48,7 +48,6 @@ static inline int block_builder_empty(const block_builder *b)
 #define BLOCK_INLINE_RESTARTS 4
 typedef struct block {
     uint64_t c_file, c_off;
-    struct block *c_hnext; /* hash chain */
     _Atomic int refs;
     bool c_cached;
     const uint8_t *data;  /* owned: freed with the block */

@@ -1,6 +1,6 @@
-/* Sharded block cache (see cache.h). Each shard: a chained hash table, a
- * slot array with one referenced byte per slot, under one mutex; capacity
- * split evenly.
+/* Sharded block cache (see cache.h). Each shard: an open-addressing hash
+ * table, a slot array with one referenced byte per slot, under one mutex;
+ * capacity split evenly.
  *
  * Replacement is CLOCK (second chance), not strict LRU. Every cached block
  * sits in a slot; a hit sets the slot's referenced byte. Eviction moves a
@@ -10,16 +10,22 @@
  * would touch two neighbours per hit, usually two cache misses). The hand
  * passes over each slot at most twice per eviction.
  *
- * The entry is the block itself (its c_* fields): a hit reads the bucket and
- * one line of the block, which holds the key, the chain link and the
- * refcount. The c_* fields of a cached block change only under its shard's
- * mutex; the cache's reference keeps the block alive while it is in a slot.
+ * The entry is the block itself (its c_* fields). The hash table holds
+ * (hash, block) pairs with linear probing, at most half full: a probe
+ * compares hashes in the table and reads only the block whose hash matches
+ * (one line of it: the key and the refcount), so neither a miss nor an
+ * eviction touches the blocks it passes over. Removal shifts the following
+ * entries of the run back (no tombstones). The c_* fields of a cached block
+ * change only under its shard's mutex; the cache's reference keeps the
+ * block alive while it is in a slot.
  *
  * Invariants (per shard): slot[b->c_slot] == b for every cached b, in the
- * hash table exactly once; the other slots below nslots are NULL and listed
- * in free_slots; count and used sum the cached blocks. */
+ * hash table exactly once, reachable from its home bucket without an empty
+ * bucket in between; the other slots below nslots are NULL and listed in
+ * free_slots; count and used sum the cached blocks; count <= nbuckets / 2. */
 #include "engine/cache.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,9 +35,14 @@
 
 #define SHARDS 16
 
+typedef struct bucket {
+    uint64_t hash; /* hkey of b's (file, offset); meaningful when b is set */
+    block *b;
+} bucket;
+
 typedef struct shard {
     pthread_mutex_t mu;
-    block **table;
+    bucket *table; /* nbuckets, a power of two */
     size_t nbuckets, count, used, capacity;
     block **slot;       /* nslots used, cap_slots allocated */
     uint8_t *ref;       /* referenced byte per slot */
@@ -69,7 +80,7 @@ block_cache *block_cache_new(size_t capacity_bytes)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         s->nbuckets = 1024;
-        s->table = calloc(s->nbuckets, sizeof(block *));
+        s->table = calloc(s->nbuckets, sizeof(bucket));
         if (!s->table) {
             block_cache_free(c);
             return NULL;
@@ -79,12 +90,42 @@ block_cache *block_cache_new(size_t capacity_bytes)
     return c;
 }
 
+/* The bucket holding (file, off) of hash h, or the empty bucket that ends
+ * its probe run. */
+static size_t probe(const shard *s, uint64_t h, uint64_t file, uint64_t off)
+{
+    size_t mask = s->nbuckets - 1, i = h & mask;
+    for (;;) { /* bounded: the table is at most half full */
+        const bucket *k = &s->table[i];
+        if (!k->b || (k->hash == h && k->b->c_file == file && k->b->c_off == off)) return i;
+        i = (i + 1) & mask;
+    }
+}
+
+/* Empties bucket i, moving later entries of its run back so that each stays
+ * reachable from its home bucket. */
+static void table_delete(shard *s, size_t i)
+{
+    size_t mask = s->nbuckets - 1, j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!s->table[j].b) break;
+        size_t home = s->table[j].hash & mask;
+        /* j's entry may fill the hole at i unless its home lies in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            s->table[i] = s->table[j];
+            i = j;
+        }
+    }
+    s->table[i].b = NULL;
+}
+
 /* Takes e out of the shard and drops the cache's reference. */
 static void remove_entry(shard *s, block *e)
 {
-    block **pp = &s->table[e->c_hash & (s->nbuckets - 1)];
-    while (*pp != e) pp = &(*pp)->c_hnext;
-    *pp = e->c_hnext;
+    size_t i = probe(s, e->c_hash, e->c_file, e->c_off);
+    assert(s->table[i].b == e);
+    table_delete(s, i);
     s->slot[e->c_slot] = NULL;
     s->free_ids[s->nfree++] = e->c_slot;
     s->count--;
@@ -148,8 +189,7 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
     pthread_mutex_lock(&s->mu);
-    block *e = s->table[h & (s->nbuckets - 1)];
-    while (e && (e->c_file != file || e->c_off != off)) e = e->c_hnext;
+    block *e = s->table[probe(s, h, file, off)].b;
     if (e) {
         s->ref[e->c_slot] = 1;
         block_ref(e);
@@ -160,24 +200,22 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     return e;
 }
 
-static void grow(shard *s)
+/* Doubles the table; 0, or -1 if out of memory (the table is unchanged). */
+static int grow(shard *s)
 {
     size_t nb = s->nbuckets * 2;
-    block **t = calloc(nb, sizeof(block *));
-    if (!t) return;
+    bucket *t = calloc(nb, sizeof(*t));
+    if (!t) return -1;
     for (size_t i = 0; i < s->nbuckets; i++) {
-        block *e = s->table[i];
-        while (e) {
-            block *n = e->c_hnext;
-            size_t j = e->c_hash & (nb - 1);
-            e->c_hnext = t[j];
-            t[j] = e;
-            e = n;
-        }
+        if (!s->table[i].b) continue;
+        size_t j = s->table[i].hash & (nb - 1);
+        while (t[j].b) j = (j + 1) & (nb - 1);
+        t[j] = s->table[i];
     }
     free(s->table);
     s->table = t;
     s->nbuckets = nb;
+    return 0;
 }
 
 void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
@@ -189,15 +227,14 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    block *old = s->table[h & (s->nbuckets - 1)];
-    while (old && (old->c_file != file || old->c_off != off)) old = old->c_hnext;
+    block *old = s->table[probe(s, h, file, off)].b;
     if (old) remove_entry(s, old);
-    int64_t slot = take_slot(s);
-    if (slot < 0) { /* out of memory: not cached */
+    /* Keep the table at most half full; out of memory: not cached. */
+    int64_t slot = (s->count + 1) * 2 > s->nbuckets && grow(s) ? -1 : take_slot(s);
+    if (slot < 0) {
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    if (s->count >= s->nbuckets) grow(s);
     block_ref(b);
     b->c_file = file;
     b->c_off = off;
@@ -207,9 +244,9 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
     b->c_cached = true;
     s->slot[slot] = b;
     s->ref[slot] = 0;
-    size_t j = h & (s->nbuckets - 1);
-    b->c_hnext = s->table[j];
-    s->table[j] = b;
+    bucket *k = &s->table[probe(s, h, file, off)]; /* the empty bucket ending the run */
+    k->hash = h;
+    k->b = b;
     s->count++;
     s->used += b->c_charge;
     evict(s);

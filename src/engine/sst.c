@@ -10,6 +10,10 @@
  *     next block; its value is varint offset | varint size.
  *  3. The filter is one bloom filter over the distinct user keys of the
  *     whole file (no partitions); a file without filter has a zero handle.
+ *     From version 2 it is cache-line blocked: all probes of a key fall in
+ *     one 64-byte line, so a lookup costs one memory access per file
+ *     instead of k (version 1 files, probes spread over the whole filter,
+ *     are still read).
  *  4. The reader never trusts a length it read: every handle is checked
  *     against the file size, every decompressed size against a ratio bound,
  *     every block trailer by block_new. Every ERR_CORRUPT names the file and
@@ -109,6 +113,19 @@ static int bloom_probes(int bits_per_key)
 {
     int k = (int)(bits_per_key * 0.69); /* ln 2 */
     return k < 1 ? 1 : k > 30 ? 30 : k;
+}
+
+/* Blocked filter (version 2): the high 32 bits of the hash pick the line
+ * (multiply-shift, no division), the low 32 bits are remixed by an odd
+ * multiplier for each probe, whose top 9 bits pick the bit of the line. */
+#define BLOOM_LINE_BITS 512
+static inline uint64_t bloom_line(uint64_t h, uint64_t nlines)
+{
+    return ((h >> 32) * nlines) >> 32;
+}
+static inline uint32_t bloom_next(uint32_t x)
+{
+    return x * 0x9e3779b9u;
 }
 
 /* ---------------------------------------------------------------- builder */
@@ -402,10 +419,34 @@ static int write_range_dels(sst_builder *b, bhandle *h)
     return rc ? fail(b, rc) : 0;
 }
 
+/* The version 2 filter: nlines 64-byte lines, then k. */
+static int write_blocked_filter(sst_builder *b, bhandle *h)
+{
+    uint64_t nbits = (uint64_t)b->nhash * (uint64_t)b->o.bloom_bits_per_key;
+    uint64_t nlines = (nbits + BLOOM_LINE_BITS - 1) / BLOOM_LINE_BITS;
+    if (nlines > UINT32_MAX) nlines = UINT32_MAX; /* the line pick multiplies by 32 bits */
+    size_t nbytes = (size_t)nlines * (BLOOM_LINE_BITS / 8);
+    int k = bloom_probes(b->o.bloom_bits_per_key);
+    uint8_t *f = calloc(nbytes + 1, 1);
+    if (!f) return fail(b, err_set(ERR_NOMEM, "sst: out of memory"));
+    for (size_t i = 0; i < b->nhash; i++) {
+        uint64_t hh = b->hashes[i];
+        uint8_t *line = f + bloom_line(hh, nlines) * (BLOOM_LINE_BITS / 8);
+        uint32_t x = (uint32_t)hh;
+        for (int j = 0; j < k; j++, x = bloom_next(x))
+            line[x >> 26] |= (uint8_t)(1u << (x >> 23 & 7));
+    }
+    f[nbytes] = (uint8_t)k;
+    int rc = write_block(b, f, nbytes + 1, 0, h);
+    free(f);
+    return rc;
+}
+
 static int write_filter(sst_builder *b, bhandle *h)
 {
     h->off = h->size = 0;
     if (b->o.bloom_bits_per_key <= 0 || b->nhash == 0) return 0;
+    if (b->o.format_version != 1) return write_blocked_filter(b, h);
     uint64_t nbits = (uint64_t)b->nhash * (uint64_t)b->o.bloom_bits_per_key;
     if (nbits < 64) nbits = 64;
     size_t nbytes = (size_t)((nbits + 7) / 8);
@@ -499,7 +540,7 @@ int sst_builder_finish(sst_builder *b, sst_props *props)
     put_handle(foot + FOOT_FILTER, hf);
     put_handle(foot + FOOT_PROPS, hp);
     put_handle(foot + FOOT_RANGEDEL, hr);
-    put_u32(foot + FOOT_VERSION, SST_VERSION);
+    put_u32(foot + FOOT_VERSION, b->o.format_version == 1 ? 1 : SST_VERSION);
     put_u64(foot + FOOT_MAGIC, SST_MAGIC);
     put_u32(foot + FOOT_CRC, crc32c_mask(crc32c(foot, FOOT_CRC)));
     if ((rc = env_append(b->f, foot, sizeof(foot)))) goto err;
@@ -549,6 +590,7 @@ struct sst_reader {
     uint64_t index_off;
     uint8_t *filter; /* bit array + probe count byte; NULL if none */
     uint64_t filter_bits, filter_wrap;
+    uint64_t filter_lines; /* blocked filter (version 2): 64-byte lines; 0 in version 1 */
     int filter_k;
     sst_props props;
     rangedel_list rdels;
@@ -802,6 +844,34 @@ void sst_reader_unmap(sst_reader *r)
     r->map = NULL;
 }
 
+/* The filter block at hf of a version ver file, checked for its layout.
+ * A blocked filter goes to a line-aligned copy, so a line is one cache line. */
+static int load_filter(sst_reader *r, bhandle hf, uint32_t ver)
+{
+    uint8_t *f;
+    size_t len;
+    int rc = read_block(r, hf, true, &f, &len);
+    if (rc) return rc;
+    int k = len >= 9 ? f[len - 1] : 0;
+    size_t line = BLOOM_LINE_BITS / 8;
+    if (k < 1 || k > 30 || (ver >= 2 && (len - 1) % line != 0)) {
+        free(f);
+        return corrupt_at(r, hf.off, "bad bloom filter");
+    }
+    r->filter_k = k;
+    r->filter_bits = (uint64_t)(len - 1) * 8;
+    if (ver < 2) {
+        r->filter = f;
+        r->filter_wrap = (UINT64_MAX % r->filter_bits + 1) % r->filter_bits; /* 2^64 % bits */
+        return 0;
+    }
+    r->filter_lines = (len - 1) / line;
+    r->filter = aligned_alloc(line, len - 1 + line); /* a size that is a multiple of line */
+    if (r->filter) memcpy(r->filter, f, len);
+    free(f);
+    return r->filter ? 0 : err_set(ERR_NOMEM, "%s: out of memory", r->path);
+}
+
 int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t file_size,
                     block_cache *cache, sst_reader **out)
 {
@@ -845,7 +915,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
         goto err;
     }
     uint32_t ver = get_u32(foot + FOOT_VERSION);
-    if (ver != SST_VERSION) {
+    if (ver < SST_VERSION_MIN || ver > SST_VERSION) {
         rc = err_set(ERR_CORRUPT, "%s: unsupported format version %u at offset %llu", path, ver,
                      (unsigned long long)(foff + FOOT_VERSION));
         goto err;
@@ -862,16 +932,7 @@ int sst_reader_open(env_t *env, const char *path, uint64_t file_number, uint64_t
     if ((rc = read_block_obj(r, hi, true, true, &r->index))) goto err;
     if ((rc = block_accelerate(r->index))) goto err;
     r->index_off = hi.off;
-    if (hf.size) {
-        if ((rc = read_block(r, hf, true, &r->filter, &len))) goto err;
-        r->filter_k = len >= 9 ? r->filter[len - 1] : 0;
-        if (r->filter_k < 1 || r->filter_k > 30) {
-            rc = corrupt_at(r, hf.off, "bad bloom filter");
-            goto err;
-        }
-        r->filter_bits = (uint64_t)(len - 1) * 8;
-        r->filter_wrap = (UINT64_MAX % r->filter_bits + 1) % r->filter_bits; /* 2^64 % bits */
-    }
+    if (hf.size && (rc = load_filter(r, hf, ver))) goto err;
     if ((rc = load_range_dels(r, hr))) goto err;
     *out = r;
     return 0;
@@ -902,12 +963,20 @@ bool sst_reader_may_contain(sst_reader *r, const void *ukey, size_t klen)
     return !r->filter || may_contain_hash(r, bloom_hash(ukey, klen));
 }
 
-/* Probe j tests bit (h1 + j * h2 mod 2^64) % m, as the builder set it. The
+/* Version 2: k bits of one line, as write_blocked_filter set them.
+ * Version 1: probe j tests bit (h1 + j * h2 mod 2^64) % m. The
  * reader steps from one probe to the next without a division: adding h2
  * adds h2 % m, and a wrap of the 64-bit sum takes 2^64 % m (filter_wrap)
  * away again. */
 static bool may_contain_hash(sst_reader *r, uint64_t h1)
 {
+    if (r->filter_lines) {
+        const uint8_t *line = r->filter + bloom_line(h1, r->filter_lines) * (BLOOM_LINE_BITS / 8);
+        uint32_t x = (uint32_t)h1;
+        for (int j = 0; j < r->filter_k; j++, x = bloom_next(x))
+            if (!(line[x >> 26] & (1u << (x >> 23 & 7)))) return false;
+        return true;
+    }
     uint64_t h2 = bloom_delta(h1), m = r->filter_bits, w = r->filter_wrap;
     uint64_t x = h1, bit = h1 % m, d = h2 % m;
     for (int j = 0; j < r->filter_k; j++) {

@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SST_MAGIC   0x3174737461727473ull /* "stratst1" */
-#define SST_VERSION 1
-#define SST_FOOTER  64
+#define SST_MAGIC       0x3174737461727473ull /* "stratst1" */
+#define SST_VERSION     2                     /* what the builder writes */
+#define SST_VERSION_MIN 1 /* oldest a reader opens: one bloom over the file's bits */
+#define SST_FOOTER      64
 
 typedef struct sst_options {
     size_t block_size;
@@ -27,6 +28,7 @@ typedef struct sst_options {
     int bloom_bits_per_key;
     int compression; /* enum strata_compression */
     int zstd_level;
+    int format_version; /* 0: SST_VERSION; 1 writes the old filter (tests of old files) */
 } sst_options;
 
 typedef struct sst_props {

@@ -1,7 +1,9 @@
 /* Row cache of metadata records (see rowcache.h): a power-of-two array of
- * entry pointers, four candidate slots per key (an aligned group of four,
- * one cache line of pointers), reference counted entries holding
- * [value][key] in one allocation. */
+ * slots, four candidate slots per key (an aligned group of four: one
+ * 64-byte line of hash | entry pointer pairs), reference counted entries
+ * holding [value][key] in one allocation. A probe compares the hashes in
+ * the line and reads an entry only when its hash matches: a miss costs one
+ * memory access, not one per occupied way. */
 #include "keyspace/rowcache.h"
 
 #include <assert.h>
@@ -16,7 +18,6 @@
 #define RC_WAYS      4
 
 typedef struct rc_ent {
-    uint64_t hash;
     uint32_t refs; /* 1 for the table while cached, +1 per ks__rc_get holder */
     uint32_t klen;
     uint32_t vlen;
@@ -25,8 +26,14 @@ typedef struct rc_ent {
     uint8_t data[]; /* value, then key */
 } rc_ent;
 
+typedef struct rc_slot {
+    uint64_t hash; /* the entry's hash, meaningful when e is set */
+    rc_ent *e;
+} rc_slot;
+_Static_assert(sizeof(rc_slot) * RC_WAYS == 64, "a way group is one cache line");
+
 struct ks__rc {
-    rc_ent **slots;
+    rc_slot *slots; /* line aligned */
     size_t mask;
     size_t cap_bytes, used_bytes;
     uint64_t hits, misses;
@@ -53,7 +60,8 @@ ks__rc *ks__rc_new(size_t cap_bytes)
     if (!rc) return NULL;
     size_t n = 64;
     while (n < cap_bytes / RC_AVG_ENTRY && n < ((size_t)1 << 28)) n *= 2;
-    rc->slots = calloc(n, sizeof(*rc->slots));
+    rc->slots = aligned_alloc(64, n * sizeof(*rc->slots));
+    if (rc->slots) memset(rc->slots, 0, n * sizeof(*rc->slots));
     if (!rc->slots) {
         free(rc);
         return NULL;
@@ -71,9 +79,9 @@ static void ent_unref(rc_ent *e)
 
 static void drop_slot(ks__rc *rc, size_t i)
 {
-    rc_ent *e = rc->slots[i];
+    rc_ent *e = rc->slots[i].e;
     if (!e) return;
-    rc->slots[i] = NULL;
+    rc->slots[i].e = NULL;
     rc->used_bytes -= e->charge;
     ent_unref(e);
 }
@@ -98,8 +106,8 @@ static long find(const ks__rc *rc, const uint8_t *k, size_t kl, uint64_t h)
 {
     size_t base = (size_t)h & rc->mask & ~(size_t)(RC_WAYS - 1);
     for (size_t i = base; i < base + RC_WAYS; i++) {
-        const rc_ent *e = rc->slots[i];
-        if (e && e->hash == h && e->klen == kl && memcmp(e->data + e->vlen, k, kl) == 0)
+        const rc_ent *e = rc->slots[i].e;
+        if (e && rc->slots[i].hash == h && e->klen == kl && memcmp(e->data + e->vlen, k, kl) == 0)
             return (long)i;
     }
     return -1;
@@ -114,7 +122,7 @@ int ks__rc_get(ks__rc *rc, const uint8_t *k, size_t kl, const uint8_t **v, size_
         return 0;
     }
     rc->hits++;
-    rc_ent *e = rc->slots[i];
+    rc_ent *e = rc->slots[i].e;
     if (e->absent) return 1;
     e->refs++;
     *v = e->data;
@@ -145,7 +153,7 @@ void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t v
     if (kl + vl > RC_MAX_ENTRY) return;
     size_t base = (size_t)h & rc->mask & ~(size_t)(RC_WAYS - 1), i = base + (h >> 62);
     for (size_t j = base; j < base + RC_WAYS; j++) /* an empty way, else a pseudo-random one */
-        if (!rc->slots[j]) {
+        if (!rc->slots[j].e) {
             i = j;
             break;
         }
@@ -154,7 +162,6 @@ void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t v
     if (rc->used_bytes + charge > rc->cap_bytes) return;
     rc_ent *e = malloc(sizeof(*e) + vl + kl);
     if (!e) return;
-    e->hash = h;
     e->refs = 1;
     e->klen = (uint32_t)kl;
     e->vlen = (uint32_t)vl;
@@ -162,7 +169,8 @@ void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t v
     e->charge = charge;
     if (vl) memcpy(e->data, v, vl);
     memcpy(e->data + vl, k, kl);
-    rc->slots[i] = e;
+    rc->slots[i].hash = h;
+    rc->slots[i].e = e;
     rc->used_bytes += charge;
 }
 

@@ -1,6 +1,6 @@
 /* Unit tests of engine/cache: the byte bound, replacement order (CLOCK keeps a hot entry), references that
- * keep evicted blocks alive, erase_file, replacement, statistics, and
- * concurrent use. Blocks count their frees through the release hook. */
+ * keep evicted blocks alive, erase_file, replacement, statistics, the hash
+ * table against a reference model, and concurrent use. Blocks count their frees through the release hook. */
 #include "test.h"
 
 #include "engine/cache.h"
@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 static atomic_int freed;
 
@@ -162,6 +163,59 @@ static void test_replace_and_erase_file(void)
     CHECK_EQ_INT(atomic_load(&freed), 151);
 }
 
+/* The hash table against a reference: random inserts, replacements,
+ * erase_file and lookups over a small key space (many keys share home
+ * buckets and runs, so deletions shift entries back). Without eviction the
+ * cache must hold exactly the reference; with a small capacity, a hit must
+ * still be the block last inserted under its key, never another. */
+static void table_model(size_t capacity, int exact)
+{
+    enum { FILES = 6, OFFS = 700, STEPS = 30000 };
+    static block *ref[FILES][OFFS]; /* last inserted, NULL after erase_file */
+    memset(ref, 0, sizeof(ref));
+    block_cache *c = block_cache_new(capacity);
+    REQUIRE(c);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int step = 0; step < STEPS; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int f = (int)(x % FILES), o = (int)(x / FILES % OFFS), op = (int)(x >> 58);
+        if (op < 40) {
+            block *b = mkblock(64);
+            REQUIRE(b);
+            block_cache_insert(c, (uint64_t)f + 1, (uint64_t)o * 4096, b);
+            ref[f][o] = b; /* identity only: never dereferenced after its unref */
+            block_unref(b);
+        } else if (op == 63) {
+            block_cache_erase_file(c, (uint64_t)f + 1);
+            for (int i = 0; i < OFFS; i++) ref[f][i] = NULL;
+        } else {
+            block *b = block_cache_lookup(c, (uint64_t)f + 1, (uint64_t)o * 4096);
+            if (exact)
+                CHECK(b == ref[f][o]);
+            else
+                CHECK(!b || b == ref[f][o]);
+            if (b) block_unref(b);
+        }
+    }
+    if (exact) /* a last pass over every key */
+        for (int f = 0; f < FILES; f++)
+            for (int o = 0; o < OFFS; o++) {
+                block *b = block_cache_lookup(c, (uint64_t)f + 1, (uint64_t)o * 4096);
+                CHECK(b == ref[f][o]);
+                if (b) block_unref(b);
+            }
+    uint64_t hits, misses, bytes, cap;
+    block_cache_stats(c, &hits, &misses, &bytes, &cap);
+    CHECK(bytes <= capacity);
+    block_cache_free(c);
+}
+
+static void test_table_model(void)
+{
+    table_model(64 << 20, 1); /* everything fits */
+    table_model(24 << 10, 0); /* a few hundred blocks: constant eviction */
+}
+
 static void test_stats(void)
 {
     block_cache *c = block_cache_new(1 << 20);
@@ -229,6 +283,7 @@ int main(void)
     RUN(test_refs_outlive_eviction);
     RUN(test_replace_and_erase_file);
     RUN(test_stats);
+    RUN(test_table_model);
     RUN(test_concurrent);
     TEST_END();
 }
