@@ -304,7 +304,9 @@ static void *sync_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&db->mu);
-        if (db__sync_aside(db)) log_warn("periodic WAL sync failed: %s", err_msg());
+        int rc = db__sync_aside(db);
+        if (rc) log_warn("periodic WAL sync failed: %s", err_msg());
+        atomic_store(&db->aside_rc, rc);
         pthread_mutex_lock(&db->mu);
         last = mono_ms();
     }

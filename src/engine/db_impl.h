@@ -115,7 +115,8 @@ struct strata_db {
     int nsnaps;
 
     pthread_t flush_thr, compact_thr, sync_thr;
-    uint64_t aside_wal; /* sync thread only: segment fully synced once (db__sync_aside) */
+    uint64_t aside_wal;   /* sync thread only: segment fully synced once (db__sync_aside) */
+    _Atomic int aside_rc; /* outcome of the last periodic sync (strata_periodic_sync_status) */
     bool threads_started, sync_started;
     bool shutting_down;
     bool flush_running, compact_running;

@@ -185,7 +185,6 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
      * strata_sync promises them durable). */
     if (durability >= STRATA_DUR_BUFFERED) rc = logw_flush(db->wal);
     uint64_t start = logw_size(db->wal);
-    uint64_t flushed_before = logw_flushed(db->wal);
     for (writer *w = first; !rc; w = w->next) {
         if (w->b && strata_batch_count(w->b)) {
             size_t len;
@@ -198,12 +197,13 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
     if (!rc && durability >= STRATA_DUR_SYNC) rc = db__wal_sync_prefix(db);
     if (!rc && durability >= STRATA_DUR_SYNC) rc = logw_sync(db->wal);
     if (rc) {
-        /* Nothing of the group may survive: cut the segment back. Buffered
-         * records of earlier DUR_NONE groups go too only if this group did
-         * not need them handed to the OS, or handing them over failed. */
+        /* Nothing of the group may survive: cut the segment back to where
+         * it started. Records of earlier DUR_NONE groups lie below start
+         * (handed to the OS, or still buffered when that failed): they are
+         * acknowledged and stay, for a later flush to retry. */
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        uint64_t to = flushed_before < start ? flushed_before : start;
+        uint64_t to = start;
         if (logw_rewind(db->wal, to)) {
             /* Retried before the next append or segment roll (db__wal_repair):
              * the database works again once the disk does. */
@@ -502,6 +502,11 @@ int strata_set_wal_sync_interval(strata_db *db, uint64_t ms)
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->mu);
     return 0;
+}
+
+int strata_periodic_sync_status(strata_db *db)
+{
+    return atomic_load(&db->aside_rc);
 }
 
 uint64_t strata_last_sequence(strata_db *db)

@@ -120,9 +120,10 @@ int logw_flush(logw *w)
     if (rc) return rc;
     rc = env_append(w->f, w->buf, w->used);
     if (rc) {
-        /* The bytes may be partly in the file: drop them (the caller learns
-         * that these records failed) and keep the log a run of whole records. */
-        w->used = 0;
+        /* The bytes may be partly in the file: cut them off, so the log
+         * stays a run of whole records, and keep them buffered. They may be
+         * acknowledged (STRATA_DUR_NONE) records: the caller drops what it
+         * must (logw_rewind), a later flush retries the rest. */
         return undo_partial(w, rc);
     }
     w->flushed += w->used;
@@ -395,6 +396,13 @@ void logr_close(logr *r)
 
 int logw_rewind(logw *w, uint64_t size)
 {
+    if (size >= w->flushed) { /* only buffered records go; the file keeps its records */
+        int rc = w->broken ? env_truncate(w->f, w->flushed) : 0;
+        if (rc) return rc;
+        w->broken = 0;
+        if (size - w->flushed < w->used) w->used = (size_t)(size - w->flushed);
+        return 0;
+    }
     w->used = 0;
     int rc = env_truncate(w->f, size);
     if (!rc) rc = env_sync(w->f);

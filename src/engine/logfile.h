@@ -32,7 +32,8 @@ typedef struct logr logr;
 int logw_open(env_t *env, const char *path, uint64_t magic, size_t buf_bytes, logw **out);
 /* Appends one record; it may sit in the user-space buffer until logw_flush. */
 int logw_add(logw *w, const void *payload, size_t len);
-/* Hands buffered bytes to the OS (survives a process crash). */
+/* Hands buffered bytes to the OS (survives a process crash). On failure
+ * they stay buffered (any part already appended is cut off again). */
 int logw_flush(logw *w);
 /* Flush plus fdatasync (survives power loss). */
 int logw_sync(logw *w);
@@ -40,8 +41,9 @@ int logw_sync(logw *w);
 uint64_t logw_size(const logw *w);
 /* Bytes handed to the OS (visible to readers). */
 uint64_t logw_flushed(const logw *w);
-/* Drops buffered bytes and truncates the file to size (a record boundary
- * at or below logw_flushed), then syncs: undoes a failed group write. */
+/* Undoes a failed group write: cuts the log back to size bytes (a record
+ * boundary). At or above logw_flushed only buffered bytes past size go;
+ * below it the buffer goes and the file is truncated to size and synced. */
 int logw_rewind(logw *w, uint64_t size);
 int logw_close(logw *w);
 

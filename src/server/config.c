@@ -422,7 +422,9 @@ int config_get(const char **patterns, int npatterns, config_emit emit, void *arg
 }
 
 /* One "name arg arg..." directive: joins the arguments with spaces. */
-static int apply_directive(int argc, char **argv, int line, char *err, size_t errlen)
+/* Applies one option of a load whose values before it began are in old. */
+static int apply_directive(const srv_config *old, int argc, char **argv, int line, char *err,
+                           size_t errlen)
 {
     char why[256];
     const cfg_def *d = lookup(argv[0]);
@@ -443,8 +445,11 @@ static int apply_directive(int argc, char **argv, int line, char *err, size_t er
         sbuf_free(&v);
         return ERR_INVAL;
     }
+    char *prev = d->type == T_STR ? *FIELD(d, char *) : NULL;
     const char *r = set_one(d, sbuf_str(&v), why, sizeof(why));
     sbuf_free(&v);
+    /* Set twice in one load: the first value is neither old's nor the new one. */
+    if (!r && d->type == T_STR && prev != *(char *const *)((const char *)old + d->off)) free(prev);
     if (r) {
         if (line)
             snprintf(err, errlen, "invalid value for option '%s' at line %d: %s", d->name, line, r);
@@ -487,11 +492,10 @@ static int load_file(const char *path, srv_config *old, char *err, size_t errlen
         char *args[64];
         int argc = p.argc < 64 ? p.argc : 64;
         for (int i = 0; i < argc; i++) args[i] = s + p.argv[i].off;
-        if ((rc = apply_directive(argc, args, lineno, err, errlen))) break;
+        if ((rc = apply_directive(old, argc, args, lineno, err, errlen))) break;
     }
     resp_free(&p);
     fclose(f);
-    (void)old;
     return rc;
 }
 
@@ -512,7 +516,7 @@ int config_load(const char *file, int argc, char **argv, char *err, size_t errle
         i++;
         while (i < argc && strncmp(argv[i], "--", 2) && n < 64) args[n++] = argv[i++];
         if (n == 1) args[n++] = "";
-        if ((rc = apply_directive(n, args, 0, err, errlen))) goto err;
+        if ((rc = apply_directive(&old, n, args, 0, err, errlen))) goto err;
     }
     if (file) {
         free(cfg_file);

@@ -716,8 +716,40 @@ void srv__durable_point(void)
         if (srv_cfg.latency_monitor_threshold && ms >= (uint64_t)srv_cfg.latency_monitor_threshold)
             srv__latency_add("aof-fsync-always", ms);
     } else if (srv.need_flush && srv.engine) {
-        if (strata_flush_wal(srv.engine)) log_warn("WAL write failed: %s", strata_errmsg());
+        /* The records stay in the engine's WAL buffer: the cron retries,
+         * and writes are refused until a retry succeeds (srv__disk_filter). */
+        int rc = strata_flush_wal(srv.engine);
+        if (rc && !srv.wal_err) log_warn("WAL write failed: %s", strata_errmsg());
+        srv.wal_err = rc;
     }
     srv.need_sync = 0;
     srv.need_flush = 0;
+}
+
+int srv__disk_error(void)
+{
+    if (srv.wal_err) return srv.wal_err;
+    if (srv_cfg.appendfsync == FSYNC_EVERYSEC && srv.engine)
+        return strata_periodic_sync_status(srv.engine);
+    return 0;
+}
+
+void srv__retry_wal(void)
+{
+    if (!srv.wal_err || !srv.engine) return;
+    if (!(srv.wal_err = strata_flush_wal(srv.engine)))
+        log_notice("WAL write succeeded again: writes accepted");
+}
+
+const char *srv__disk_filter(srv_client *c, const cmd_def *d)
+{
+    (void)c;
+    /* As Redis: writes and PING (a health check must see it) are refused. */
+    if (!(d->flags & CMD_WRITE) && strcmp(d->name, "ping") != 0) return NULL;
+    int rc = srv__disk_error();
+    if (!rc) return NULL;
+    static char msg[160];
+    snprintf(msg, sizeof(msg), "MISCONF Errors writing to the AOF file: %s",
+             strerror(rc == ERR_NOSPC ? ENOSPC : EIO));
+    return msg;
 }

@@ -12,4 +12,11 @@ void srv__process_input(srv_client *c);
 /* Makes the writes committed so far as durable as appendfsync promises
  * (one fsync or one write to the OS); called before any reply is written. */
 void srv__durable_point(void);
+/* The WAL error that refuses writes (Redis's MISCONF), 0 if none: a failed
+ * hand-over of the WAL to the OS, or (everysec) a failed periodic fsync. */
+int srv__disk_error(void);
+/* Retries a failed WAL hand-over (cron: once per tick while it fails). */
+void srv__retry_wal(void);
+/* Command filter: MISCONF for writes and PING while srv__disk_error(). */
+const char *srv__disk_filter(srv_client *c, const cmd_def *d);
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "server/dispatch.h"
 #include "server/srv.h"
 
 static void info_append(void *buf, const char *text, size_t len)
@@ -92,8 +93,9 @@ static void sec_persistence(sbuf *o)
     sbuf_printf(o,
                 "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu"
                 "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%llu\r\naof_enabled:1\r\n"
-                "aof_rewrite_in_progress:0\r\n",
-                (unsigned long long)srv.stat_dirty, (unsigned long long)srv.last_save);
+                "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n",
+                (unsigned long long)srv.stat_dirty, (unsigned long long)srv.last_save,
+                srv__disk_error() ? "err" : "ok");
 }
 
 static void sec_stats(sbuf *o)

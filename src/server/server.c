@@ -431,6 +431,7 @@ static void cron(ev_loop *l, void *data)
         if (c->reply_bytes) srv__check_output_limits(c);
     }
     for (int i = 0; i < srv.ncrons; i++) srv.crons[i](20000);
+    srv__retry_wal();
     if (shutdown_requested) ev_stop(l);
 }
 
@@ -671,6 +672,7 @@ int srv_start(void)
     dict_init(&srv.error_stats, 0);
     if (!srv.commands.size) dict_init(&srv.commands, 1);
     if ((rc = cmd_register(srv__builtin_table()))) return rc;
+    if ((rc = cmd_register_filter(srv__disk_filter))) return rc;
     srv__apply_logging();
     if (srv__apply_maxclients()) log_warn("%s", err_msg());
     char binds[512];

@@ -153,6 +153,7 @@ typedef struct srv_state {
     uint64_t batch_gen;
     int need_sync;  /* appendfsync always: fsync the WAL before replies go out */
     int need_flush; /* otherwise: hand the WAL to the OS before replies go out */
+    int wal_err;    /* engine error of the last failed WAL hand-over; 0 = ok (MISCONF) */
     dict commands;  /* name -> cmd_entry */
     cmd_entry *entries[1024];
     int nentries;

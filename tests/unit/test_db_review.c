@@ -347,6 +347,32 @@ static void test_periodic_sync_aside(void)
     periodic_sync_round("review_psync_off", 0, false);
 }
 
+/* A failing WAL fsync shows in strata_periodic_sync_status until a later
+ * periodic sync succeeds (a server refuses writes meanwhile). */
+static void test_periodic_sync_status(void)
+{
+    const char *dir = test_tmpdir("review_psync_status");
+    env_t *fe = faultenv_new(env_posix());
+    REQUIRE(fe != NULL);
+    faultenv_real_sync(fe, false);
+    strata_options o = fault_opts(fe);
+    strata_db *db;
+    REQUIRE(strata_open(dir, &o, &db) == 0);
+    CHECK_EQ_INT(strata_periodic_sync_status(db), 0);
+    faultenv_set_filter(fe, ".log");
+    faultenv_inject(fe, FAULTENV_SYNC, STRATA_EIO, 1, true);
+    CHECK_EQ_INT(strata_set_wal_sync_interval(db, 10), 0);
+    put_range(db, 0, 10);
+    int st = 0;
+    for (int i = 0; i < 300 && !st; i++, usleep(10000)) st = strata_periodic_sync_status(db);
+    CHECK_EQ_INT(st, STRATA_EIO);
+    faultenv_clear(fe);
+    for (int i = 0; i < 300 && st; i++, usleep(10000)) st = strata_periodic_sync_status(db);
+    CHECK_EQ_INT(st, 0);
+    CHECK_EQ_INT(strata_close(db), 0);
+    faultenv_free(fe);
+}
+
 /* Every sync of the manifest fails for a while (a failing disk) while the
  * flush thread retries: each failed attempt leaves its edit complete in the
  * live manifest, and its files are deleted. Once the disk recovers, the
@@ -653,6 +679,7 @@ int main(void)
     RUN(test_old_segment_sync_failure);
     RUN(test_failed_sync_keeps_earlier_writes);
     RUN(test_periodic_sync_aside);
+    RUN(test_periodic_sync_status);
     RUN(test_manifest_sync_failure_no_phantom_files);
     RUN(test_failed_manifest_switch_keeps_database);
     RUN(test_recovery_stops_after_torn_older_segment);

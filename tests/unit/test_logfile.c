@@ -500,15 +500,21 @@ static void test_writer_errors(void)
     CHECK_EQ_INT(logw_add(w, "aaaa", 4), 0);
     CHECK_EQ_INT(logw_flush(w), 0);
     uint64_t good = logw_flushed(w);
-    /* A flush that writes part of a record then fails: cut back to whole records. */
+    /* A flush that writes part of a record then fails: the file is cut back
+     * to whole records, the record stays buffered and a later flush retries
+     * it (it may be an acknowledged unsynced write). */
     CHECK_EQ_INT(logw_add(w, "bbbbbbbb", 8), 0);
+    uint64_t with_b = logw_size(w);
     fail_after = 5;
     CHECK_EQ_INT(logw_flush(w), ERR_NOSPC);
     fail_after = -1;
     uint64_t sz = 0;
     CHECK_EQ_INT(env_file_size(E, path, &sz), 0);
     CHECK_EQ_INT(sz, good);
-    CHECK_EQ_INT(logw_size(w), good);
+    CHECK_EQ_INT(logw_flushed(w), good);
+    CHECK_EQ_INT(logw_size(w), with_b);
+    CHECK_EQ_INT(logw_flush(w), 0);
+    CHECK_EQ_INT(logw_flushed(w), with_b);
     /* The writer goes on; a big record written directly fails the same way. */
     CHECK_EQ_INT(logw_add(w, "cc", 2), 0);
     uint8_t big[10000];
@@ -523,8 +529,8 @@ static void test_writer_errors(void)
     const void *p;
     size_t n;
     /* "cc" was flushed before the big record was written directly. */
-    const char *want[] = {"aaaa", "cc", "dd"};
-    for (int i = 0; i < 3; i++) {
+    const char *want[] = {"aaaa", "bbbbbbbb", "cc", "dd"};
+    for (int i = 0; i < 4; i++) {
         REQUIRE(logr_next(r, &p, &n) == 0);
         CHECK(n == strlen(want[i]) && memcmp(p, want[i], n) == 0);
     }
@@ -543,8 +549,9 @@ static void test_writer_errors(void)
     CHECK_EQ_INT(logw_close(w), ERR_CLOSED);
 }
 
-/* logw_rewind undoes records (flushed or buffered) back to a boundary, and
- * revives a writer broken by a failed cut-back. */
+/* logw_rewind undoes records (flushed or buffered) back to a boundary,
+ * keeps buffered records below it, and revives a writer broken by a failed
+ * cut-back. */
 static void test_rewind(void)
 {
     env_ops ops = env_posix_ops;
@@ -577,13 +584,25 @@ static void test_rewind(void)
     fail_truncate = 0;
     CHECK_EQ_INT(logw_rewind(w, mark), 0);
     CHECK_EQ_INT(logw_add(w, "after", 5), 0);
+    /* A rewind above the flushed size drops only the buffered records past
+     * it: the earlier buffered one survives a failed flush of both. */
+    CHECK_EQ_INT(logw_add(w, "acked", 5), 0);
+    uint64_t group = logw_size(w);
+    CHECK_EQ_INT(logw_add(w, "group", 5), 0);
+    uint64_t flushed = logw_flushed(w);
+    fail_after = 1;
+    CHECK_EQ_INT(logw_flush(w), ERR_NOSPC);
+    fail_after = -1;
+    CHECK_EQ_INT(logw_rewind(w, group), 0);
+    CHECK_EQ_INT(logw_flushed(w), flushed);
+    CHECK_EQ_INT(logw_size(w), group);
     CHECK_EQ_INT(logw_close(w), 0);
     logr *r;
     REQUIRE(logr_open(E, path, LOG_MAGIC_WAL, &r) == 0);
     const void *p;
     size_t n;
-    const char *want[] = {"keep", "after"};
-    for (int i = 0; i < 2; i++) {
+    const char *want[] = {"keep", "after", "acked"};
+    for (int i = 0; i < 3; i++) {
         REQUIRE(logr_next(r, &p, &n) == 0);
         CHECK(n == strlen(want[i]) && memcmp(p, want[i], n) == 0);
     }
