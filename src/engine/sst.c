@@ -755,6 +755,11 @@ static int read_block_obj(sst_reader *r, bhandle h, bool verify, bool use_map, b
  * resident memory. */
 static int load_block(sst_reader *r, bhandle h, bool fill, block **out)
 {
+    /* A mapped block's first lines start loading during the cache probe:
+     * on a miss they are read at once (checksum, decompression). */
+    if (fill && r->map && h.off < r->size)
+        for (uint64_t o = 0; o < 512 && o < h.size && h.off + o < r->size; o += 64)
+            __builtin_prefetch(r->map + h.off + o);
     if (r->cache && (*out = block_cache_lookup(r->cache, r->number, h.off))) return 0;
     int rc = read_block_obj(r, h, r->verify, fill, out);
     if (rc) return rc;
