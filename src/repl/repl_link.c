@@ -572,14 +572,17 @@ static void link_read(ev_loop *l, int fd, void *data, int mask)
     }
 }
 
+int repl__link_connect_due(void)
+{
+    if (!repl__g.is_replica || L.lstate != L_CONNECT || ev_now_ms() < L.next_try_ms) return 0;
+    link_connect();
+    return 1;
+}
+
 void repl__link_cron(void)
 {
     uint64_t now = ev_now_ms();
-    if (!repl__g.is_replica) return;
-    if (L.lstate == L_CONNECT && now >= L.next_try_ms) {
-        link_connect();
-        return;
-    }
+    if (!repl__g.is_replica || repl__link_connect_due()) return;
     if (L.lstate >= L_CONNECTING && now - L.last_io_ms > (uint64_t)srv_cfg.repl_timeout * 1000) {
         link_fail("timeout: no data from the primary");
         return;
