@@ -5,9 +5,12 @@
  *  1. Offsets are engine sequence numbers: a replica's cursor (next_seq) is
  *     the sequence of the next batch it gets; batches are sent whole, in
  *     sequence order, with no gap (a gap drops the link).
- *  2. While a replica catches up, at most the catch-up window of output is
- *     queued for it (the WAL is the backlog); once caught up (eager), every
- *     new batch is queued at once and client-output-buffer-limit applies.
+ *  2. While a replica catches up or gets the files of a full sync, at most
+ *     a window of output is queued for it (the WAL and the checkpoint are
+ *     the backlog), and a full window is written to the socket at once
+ *     (pump_room), so the socket, not the loop's wakeups, sets the pace;
+ *     once caught up (eager), every new batch is queued at once and
+ *     client-output-buffer-limit applies.
  *  3. Replica links are server clients flagged replica; this file keeps
  *     their ids, never pointers across loop iterations.
  *  4. The checkpoint thread of a full sync touches only its rslave's th_*
