@@ -808,6 +808,11 @@ static void mi_next(ikiter *it)
     mt_iter *i = (mt_iter *)it;
     assert(i->cur);
     i->cur = nx(i->cur, 0);
+    /* nodes are in insertion order in the arena, not in key order: a scan
+     * (a flush) misses the cache on every node, so fetch the next one while
+     * the caller works on this one */
+    node *after = i->cur ? nx(i->cur, 0) : NULL;
+    if (after) __builtin_prefetch(after);
 }
 static void mi_prev(ikiter *it)
 {

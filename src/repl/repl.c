@@ -202,6 +202,7 @@ static const char *write_filter(srv_client *c, const cmd_def *d)
 static void before_sleep(void)
 {
     if (!repl__db()) return;
+    repl__link_connect_due();
     repl__serve_slaves();
     repl__check_waiters();
 }

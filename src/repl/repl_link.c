@@ -11,8 +11,12 @@
  *     a bad checksum, a sequence gap or a heartbeat with another replication
  *     id drops the link.
  *  3. A full sync is received into DIR/repl-sync.tmp, each file checked
- *     against its size and CRC32C and fsynced, then renamed to
- *     DIR/repl-sync.ready and installed (repl_state.c).
+ *     against its size and CRC32C; all of them are fsynced when the
+ *     snapshot is complete (a tmp directory is deleted at start-up, so a
+ *     file needs to be durable only from then on), then the directory is
+ *     renamed DIR/repl-sync.ready and installed (repl_state.c). Writeback
+ *     is started as the files arrive (sync_file_range), so that the disk
+ *     works while the network does and the final fsyncs find little to do.
  *
  * Link states: NONE (primary) -> CONNECT (repl__link_start; retry each
  * second after link_fail) -> CONNECTING (link_connect) -> HANDSHAKE
@@ -47,6 +51,8 @@
 
 enum { L_NONE, L_CONNECT, L_CONNECTING, L_HANDSHAKE, L_TRANSFER, L_CONNECTED };
 
+#define WRITEBACK_BYTES (4 * 1024 * 1024) /* received bytes between writeback starts */
+
 static struct {
     int lstate;
     int fd;
@@ -62,7 +68,7 @@ static struct {
     char pending_id[41];
     uint64_t tseq, trx_bytes;
     int tfd, tfiles;
-    uint64_t tsize, toff;
+    uint64_t tsize, toff, tflushed; /* tflushed: writeback started up to here */
     uint32_t tcrc;
     char tname[256];
     uint64_t link_seq_errors;
@@ -294,6 +300,7 @@ static int install_snapshot(uint64_t seq, uint32_t nfiles)
     repl__g.replid2[0] = 0;
     int rc = repl__meta_write_in(tmp, 0, 0);
     memcpy(repl__g.replid, save, sizeof(save));
+    if (!rc) rc = repl__sync_files(tmp);
     if (!rc) rc = repl__sync_dir(tmp);
     if (!rc) repl__rm_tree(ready);
     if (!rc && rename(tmp, ready)) rc = err_set(ERR_IO, "rename %s: %s", ready, strerror(errno));
@@ -324,6 +331,17 @@ static int install_snapshot(uint64_t seq, uint32_t nfiles)
     return 0;
 }
 
+/* Starts the writeback of what was written of the current file since the
+ * last call, without waiting for it. A hint: errors come from the fsync of
+ * every file at the snapshot's end (repl__sync_files). */
+static void start_writeback(void)
+{
+    if (L.toff > L.tflushed)
+        sync_file_range(L.tfd, (off_t)L.tflushed, (off_t)(L.toff - L.tflushed),
+                        SYNC_FILE_RANGE_WRITE);
+    L.tflushed = L.toff;
+}
+
 static int valid_name(const char *n, size_t len)
 {
     if (!len || len > 200 || n[0] == '.') return 0;
@@ -351,7 +369,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
                 return -1;
             }
             L.tsize = get_u64(p);
-            L.toff = 0;
+            L.toff = L.tflushed = 0;
             L.tcrc = 0;
             return 0;
         }
@@ -370,6 +388,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
             L.tcrc = crc32c_extend(L.tcrc, p, len);
             L.toff += len;
             L.trx_bytes += len;
+            if (L.toff - L.tflushed >= WRITEBACK_BYTES) start_writeback();
             return 0;
         }
         case FR_FEND:
@@ -380,10 +399,7 @@ static int handle_frame(int type, const uint8_t *p, uint32_t len, int *applied)
                 link_fail(why);
                 return -1;
             }
-            if (fsync(L.tfd)) {
-                link_fail("full sync: fsync failed");
-                return -1;
-            }
+            start_writeback(); /* the fsync comes with the snapshot's end */
             close(L.tfd);
             L.tfd = -1;
             L.tfiles++;
@@ -572,14 +588,17 @@ static void link_read(ev_loop *l, int fd, void *data, int mask)
     }
 }
 
+int repl__link_connect_due(void)
+{
+    if (!repl__g.is_replica || L.lstate != L_CONNECT || ev_now_ms() < L.next_try_ms) return 0;
+    link_connect();
+    return 1;
+}
+
 void repl__link_cron(void)
 {
     uint64_t now = ev_now_ms();
-    if (!repl__g.is_replica) return;
-    if (L.lstate == L_CONNECT && now >= L.next_try_ms) {
-        link_connect();
-        return;
-    }
+    if (!repl__g.is_replica || repl__link_connect_due()) return;
     if (L.lstate >= L_CONNECTING && now - L.last_io_ms > (uint64_t)srv_cfg.repl_timeout * 1000) {
         link_fail("timeout: no data from the primary");
         return;

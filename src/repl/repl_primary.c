@@ -5,13 +5,18 @@
  *  1. Offsets are engine sequence numbers: a replica's cursor (next_seq) is
  *     the sequence of the next batch it gets; batches are sent whole, in
  *     sequence order, with no gap (a gap drops the link).
- *  2. While a replica catches up, at most the catch-up window of output is
- *     queued for it (the WAL is the backlog); once caught up (eager), every
- *     new batch is queued at once and client-output-buffer-limit applies.
+ *  2. While a replica catches up or gets the files of a full sync, at most
+ *     a window of output is queued for it (the WAL and the checkpoint are
+ *     the backlog), and a full window is written to the socket at once
+ *     (pump_room), so the socket, not the loop's wakeups, sets the pace;
+ *     once caught up (eager), every new batch is queued at once and
+ *     client-output-buffer-limit applies.
  *  3. Replica links are server clients flagged replica; this file keeps
  *     their ids, never pointers across loop iterations.
  *  4. The checkpoint thread of a full sync touches only its rslave's th_*
- *     fields and calls strata_checkpoint; th_done publishes its result.
+ *     fields and calls strata_checkpoint; th_done publishes its result, and
+ *     a write to th_wake (an eventfd in the loop) wakes the loop to use it.
+ *     The thread is joined before th_wake is closed.
  *
  * Replica states: HANDSHAKE (REPLCONF seen) -> PSYNC -> ONLINE (partial) or
  * CKPT (start_full_sync) -> FILES (checkpoint done, serve_slaves) -> ONLINE
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +70,7 @@ typedef struct rslave {
     pthread_t th;
     int th_started;
     atomic_int th_done;
+    int th_wake; /* eventfd the thread writes when done; -1 = none */
     int th_rc;
     char th_err[256];
     strata_db *th_db;
@@ -125,6 +132,7 @@ static rslave *slave_get(srv_client *c)
     if (!s) return NULL;
     s->cid = cmd_client_id(c);
     s->fd = -1;
+    s->th_wake = -1;
     const char *a = cmd_client_addr(c);
     const char *colon = strrchr(a, ':');
     size_t n = colon ? (size_t)(colon - a) : strlen(a);
@@ -140,10 +148,22 @@ static rslave *slave_get(srv_client *c)
     return s;
 }
 
+/* Joins a finished or running checkpoint thread and closes its eventfd. */
+static void ckpt_join(rslave *s)
+{
+    if (s->th_started) pthread_join(s->th, NULL);
+    s->th_started = 0;
+    if (s->th_wake >= 0) {
+        ev_set(cmd_loop(), s->th_wake, 0, NULL, NULL, NULL);
+        close(s->th_wake);
+    }
+    s->th_wake = -1;
+}
+
 static void slave_free_at(int i)
 {
     rslave *s = P.slaves[i];
-    if (s->th_started) pthread_join(s->th, NULL);
+    ckpt_join(s);
     if (s->cur) strata_changes_close(s->cur);
     if (s->fd >= 0) close(s->fd);
     for (int j = 0; j < s->nfiles; j++) free(s->files[j]);
@@ -196,7 +216,22 @@ static void *ckpt_thread(void *arg)
     s->th_rc = strata_checkpoint(s->th_db, s->ckdir, &s->ck_seq);
     if (s->th_rc) repl__fmt(s->th_err, sizeof(s->th_err), "%s", strata_errmsg());
     atomic_store(&s->th_done, 1);
+    uint64_t one = 1;
+    ssize_t w = write(s->th_wake, &one, sizeof(one)); /* fails only on a full counter */
+    (void)w;
     return NULL;
+}
+
+/* The loop woke for a finished checkpoint: its before-sleep (serve_slaves)
+ * takes the result. */
+static void ckpt_woken(ev_loop *l, int fd, void *data, int mask)
+{
+    (void)l;
+    (void)data;
+    (void)mask;
+    uint64_t n;
+    ssize_t r = read(fd, &n, sizeof(n)); /* resets the counter; EAGAIN if already read */
+    (void)r;
 }
 
 static int start_full_sync(srv_client *c, rslave *s)
@@ -207,7 +242,10 @@ static int start_full_sync(srv_client *c, rslave *s)
     s->th_db = repl__db();
     s->state = SL_CKPT;
     atomic_store(&s->th_done, 0);
-    if (pthread_create(&s->th, NULL, ckpt_thread, s)) {
+    s->th_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->th_wake < 0 || ev_set(cmd_loop(), s->th_wake, EV_READ, ckpt_woken, NULL, NULL) ||
+        pthread_create(&s->th, NULL, ckpt_thread, s)) {
+        ckpt_join(s);
         s->ckdir[0] = 0;
         return err_set(ERR_NOMEM, "cannot start the checkpoint thread");
     }
@@ -238,12 +276,33 @@ static int list_files(rslave *s)
     return 0;
 }
 
-/* Appends more of the transfer while the client's output is small. Returns
- * 1 when the snapshot is completely queued. */
+/* Whether a pump fed from disk (the files of a full sync, the change log
+ * while catching up) may queue more for c, having queued `queued` bytes in
+ * this iteration: while less than `window` is unsent, yes; at the window,
+ * the output is written now, so that a socket that takes it all does not
+ * wait for the loop's next timer to get more. 1: queue more; 0: stop (the
+ * socket is full and its write event brings the loop back, or this
+ * iteration's share is used and the loop comes back at once); -1: write
+ * error. */
+static int pump_room(srv_client *c, size_t window, size_t queued)
+{
+    if (cmd_client_unsent(c) >= window) {
+        if (cmd_client_flush(c)) return -1;
+        if (cmd_client_unsent(c) >= window) return 0;
+    }
+    if (queued < PUMP_BYTES) return 1;
+    ev_wake_in(cmd_loop(), 0);
+    return 0;
+}
+
+/* Appends more of the transfer while the socket takes it (pump_room).
+ * Returns 1 when the snapshot is completely queued, -1 on an error. */
 static int pump_files(srv_client *c, rslave *s)
 {
     static uint8_t buf[CHUNK_BYTES];
-    while (cmd_client_unsent(c) < FILES_WINDOW) {
+    size_t queued = 0;
+    int room;
+    while ((room = pump_room(c, FILES_WINDOW, queued)) > 0) {
         if (s->fd < 0) {
             if (s->fi == s->nfiles) {
                 uint8_t p[12];
@@ -278,6 +337,7 @@ static int pump_files(srv_client *c, rslave *s)
             s->fcrc = crc32c_extend(s->fcrc, buf, (size_t)n);
             s->foff += (uint64_t)n;
             repl__send_frame(c, FR_DATA, buf, (size_t)n, NULL, 0);
+            queued += (size_t)n + REPL_FRAME_HDR;
             continue;
         }
         uint8_t p[12];
@@ -288,7 +348,7 @@ static int pump_files(srv_client *c, rslave *s)
         s->fd = -1;
         s->fi++;
     }
-    return 0;
+    return room < 0 ? -1 : 0;
 }
 
 /* Output kept in flight while a replica catches up from the change log:
@@ -394,7 +454,8 @@ static void serve_feed(void)
 static int pump_log(srv_client *c, rslave *s)
 {
     size_t sent = 0, window = catchup_window();
-    while (sent < PUMP_BYTES && (s->eager || cmd_client_unsent(c) < window)) {
+    int room = 1;
+    while (s->eager ? sent < PUMP_BYTES : (room = pump_room(c, window, sent)) > 0) {
         uint64_t seq;
         const void *data;
         size_t len;
@@ -424,7 +485,7 @@ static int pump_log(srv_client *c, rslave *s)
         s->next_seq = seq + get_u32((const uint8_t *)data + 8);
         sent += len + REPL_FRAME_HDR + 8;
     }
-    return 0;
+    return room < 0 ? -1 : 0;
 }
 
 static void send_ping(srv_client *c)
@@ -465,8 +526,7 @@ void repl__serve_slaves(void)
         case SL_HANDSHAKE: break;
         case SL_CKPT:
             if (!atomic_load(&s->th_done)) break;
-            pthread_join(s->th, NULL);
-            s->th_started = 0;
+            ckpt_join(s);
             if (s->th_rc || list_files(s)) {
                 log_warn("replication: checkpoint for replica %s:%d failed: %s", s->ip, s->port,
                          s->th_rc ? s->th_err : err_msg());

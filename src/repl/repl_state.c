@@ -98,6 +98,24 @@ int repl__sync_dir(const char *path)
     return rc;
 }
 
+int repl__sync_files(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return err_set(ERR_IO, "opendir %s: %s", path, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[PATH_MAX];
+        repl__fmt(p, sizeof(p), "%s/%s", path, e->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd)) rc = err_set(ERR_IO, "fsync %s: %s", p, strerror(errno));
+        if (fd >= 0) close(fd);
+    }
+    closedir(d);
+    return rc;
+}
+
 int repl__rm_tree(const char *path)
 {
     DIR *d = opendir(path);

@@ -55,6 +55,8 @@ void repl__new_replid(char out[41]);
 int repl__hex40(const char *s);
 /* fsync of a directory; rm -r of a flat directory (missing is fine). */
 int repl__sync_dir(const char *path);
+/* fsync of every file of a flat directory (not of the directory itself). */
+int repl__sync_files(const char *path);
 int repl__rm_tree(const char *path);
 /* Installs DIR/repl-sync.ready as the engine's files (the engine is closed;
  * no-op without a ready directory; idempotent after a crash). */

@@ -186,6 +186,10 @@ void cmd_client_set_replica(srv_client *c);
 void cmd_client_write_raw(srv_client *c, const void *p, size_t n);
 /* Bytes of output not yet written to the socket. */
 size_t cmd_client_unsent(const srv_client *c);
+/* Writes c's queued output to its socket now, as far as the socket takes
+ * it (the rest goes at the socket's next write event). 0, or -1 on a write
+ * error (the caller closes c). */
+int cmd_client_flush(srv_client *c);
 /* "ip:port" of the peer. */
 const char *cmd_client_addr(const srv_client *c);
 /* Closes c once the running command (if any) returns. */

@@ -273,6 +273,12 @@ static int write_client(srv_client *c)
     return 0;
 }
 
+int cmd_client_flush(srv_client *c)
+{
+    if (c->flags & CL_CLOSE_ASAP) return -1;
+    return write_client(c); /* c stays pending: before-sleep arms EV_WRITE for the rest */
+}
+
 /* ---------------- clients ---------------- */
 
 static void read_handler(ev_loop *l, int fd, void *data, int mask);

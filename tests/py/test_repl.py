@@ -320,10 +320,11 @@ def test_kill_replica_resumes_partially(nodes):
 def test_kill_replica_during_full_sync(nodes):
     p = nodes()
     c = p.c()
-    val = "x" * 1000
     n = 60000 if SOAK else 20000
+    # values that do not compress: 20 MB to send, so the kill below lands in
+    # the middle of the transfer even though it runs at socket speed
     for i in range(0, n, 500):
-        c.mset({"key:%d" % j: val for j in range(i, i + 500)})
+        c.mset({"key:%d" % j: os.urandom(1000) for j in range(i, i + 500)})
     r = replica_of(nodes, p)
     tmp = os.path.join(r.dir, "repl-sync.tmp")
 
@@ -348,6 +349,44 @@ def test_kill_replica_during_full_sync(nodes):
     assert not os.path.exists(tmp)
     assert not os.path.exists(os.path.join(r.dir, "repl-sync.ready"))
     assert r.log().count("replication: full sync from primary") == 2
+
+
+def test_full_sync_and_catch_up_keep_the_socket_busy(nodes):
+    """The files of a full sync and the change log of a catch-up go out as
+    fast as the socket takes them, not a window per wakeup of the primary's
+    loop: with --hz 1 its loop wakes once a second when idle, and a 1 MiB
+    window per wakeup would make 16 MiB take 16 s. Only the replica is
+    polled meanwhile (a request to the primary wakes its loop)."""
+    p = nodes("--hz", "1")
+    c = p.c()
+    n, size = 16000, 1024  # 16 MiB that does not compress
+    for i in range(0, n, 500):
+        c.mset({"key:%d" % j: os.urandom(size) for j in range(i, i + 500)})
+    target = p.info()["master_repl_offset"]
+
+    def synced():
+        i = r.info()
+        return i.get("master_link_status") == "up" and i["slave_repl_offset"] == target
+
+    t0 = time.time()
+    r = replica_of(nodes, p)
+    wait_until(synced, 60, "full sync")
+    full_s = time.time() - t0
+    assert r.c().dbsize() == n
+    r.kill()
+    for i in range(0, n, 500):
+        c.mset({"key:%d" % j: os.urandom(size) for j in range(i, i + 500)})
+    target = p.info()["master_repl_offset"]
+    t0 = time.time()
+    r.start()
+    wait_until(synced, 60, "catch-up")
+    catchup_s = time.time() - t0
+    in_sync(p, r)
+    same_digest(p, r)
+    i = p.info()
+    assert i["sync_full"] == 1 and i["sync_partial_ok"] == 1
+    # about 0.3 s each (ASan build); paced by the loop's wakeups, 16 s and 5 s
+    assert full_s < 3 and catchup_s < 3, (full_s, catchup_s)
 
 
 def test_sigstop_replica_dropped_past_output_limit(nodes):

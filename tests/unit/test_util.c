@@ -25,6 +25,44 @@ static void test_crc32c_known(void)
     CHECK(crc32c_mask(c) != c);
 }
 
+/* The definition, one bit at a time: the reference for the fast paths. */
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return ~crc;
+}
+
+/* Every path of the hardware version (three lanes of 8 KiB, three of 256
+ * bytes, 8-byte words, single bytes) at unaligned offsets, from zero and
+ * from a running CRC, against the definition. */
+static void test_crc32c_long_inputs(void)
+{
+    enum { CAP = 2 * 3 * 8192 + 2 * 3 * 256 + 64 };
+    uint8_t *buf = malloc(CAP);
+    CHECK(buf != NULL);
+    rng_t r;
+    rng_seed(&r, 7);
+    for (size_t i = 0; i < CAP; i++) buf[i] = (uint8_t)rng_next(&r);
+    const size_t lens[] = {0,    1,     7,     8,     767,   768,          769,
+                           1543, 24575, 24576, 24577, 25351, CAP - 8 - 41, CAP - 8};
+    const uint32_t inits[] = {0, 0xdeadbeefu};
+    for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+        for (size_t off = 0; off < 4; off++)
+            for (int k = 0; k < 2; k++)
+                CHECK_EQ_INT(crc32c_extend(inits[k], buf + off, lens[l]),
+                             crc_bitwise(inits[k], buf + off, lens[l]));
+    for (int i = 0; i < 50; i++) {
+        size_t off = rng_below(&r, 8), n = rng_below(&r, CAP - 8);
+        uint32_t init = (uint32_t)rng_next(&r);
+        CHECK_EQ_INT(crc32c_extend(init, buf + off, n), crc_bitwise(init, buf + off, n));
+    }
+    free(buf);
+}
+
 static void test_varint(void)
 {
     uint64_t vals[] = {0, 1, 127, 128, 300, 1ull << 32, UINT64_MAX};
@@ -104,6 +142,7 @@ static void test_rng(void)
 int main(void)
 {
     RUN(test_crc32c_known);
+    RUN(test_crc32c_long_inputs);
     RUN(test_varint);
     RUN(test_env_posix);
     RUN(test_rng);
