@@ -1473,7 +1473,8 @@ int ks_reload(ks_t *ks, strata_db *db)
 
 typedef struct follow {
     ks_t *ks;
-    uint8_t cnt[256];
+    uint8_t cnt[256]; /* 1: read the count from the engine; 2: the batch's value below */
+    uint64_t keys[256], expires[256];
     int map, hw, rc;
 } follow;
 
@@ -1485,7 +1486,16 @@ static int follow_op(void *arg, uint64_t seq, int op, uint32_t partition, const 
     if (partition == 0 && op == STRATA_OP_DELETE_RANGE) ks__rc_clear(f->ks->rc);
     if (partition == 0 && is_meta_key(k, klen)) ks__rc_erase(f->ks->rc, k, klen);
     if (partition != 0 || klen < 2 || k[0] != SYS) return 0;
-    if (k[1] == 'C' && klen == 3) f->cnt[k[2]] = 1;
+    if (k[1] == 'C' && klen == 3) {
+        /* The last put of a count in the batch is its value: no engine read. */
+        if (op == STRATA_OP_PUT && vlen >= 16) {
+            f->cnt[k[2]] = 2;
+            f->keys[k[2]] = get_u64(val);
+            f->expires[k[2]] = get_u64((const uint8_t *)val + 8);
+        } else {
+            f->cnt[k[2]] = 1;
+        }
+    }
     if (k[1] == 'D' && klen == 2) f->map = 1;
     if (k[1] == 'V' && klen == 2) f->hw = 1;
     if (k[1] == 'G' && klen == 10) {
@@ -1514,6 +1524,11 @@ int ks_follow(ks_t *ks, const void *data, size_t len)
     int rc = strata_batch_iterate(data, len, follow_op, &f);
     for (int p = 0; p < 256 && !rc; p++) {
         if (!f.cnt[p]) continue;
+        if (f.cnt[p] == 2) {
+            ks->keys[p] = f.keys[p];
+            ks->expires[p] = f.expires[p];
+            continue;
+        }
         uint8_t k[3] = {SYS, 'C', (uint8_t)p};
         rc = sys_get_u64s(ks, k, 3, &ks->keys[p], &ks->expires[p]);
     }

@@ -127,8 +127,12 @@ def in_sync(primary, *replicas, timeout=60.0):
 
 
 def same_digest(*ns):
+    """Same data and the same key and expiry counts (which a replica keeps
+    from the count records of the stream, not by counting)."""
     ds = [n.digest() for n in ns]
     assert len(set(ds)) == 1, ds
+    ks = [n.c().info("keyspace") for n in ns]
+    assert all(k == ks[0] for k in ks), ks
     return ds[0]
 
 
