@@ -162,9 +162,10 @@ int strata_flush_wal(strata_db *db);
  * to the OS and fsyncs the WAL without holding up writers during the fsync.
  * ms is at most 3,600,000. */
 int strata_set_wal_sync_interval(strata_db *db, uint64_t ms);
-/* The outcome of the last background sync: 0 (or none has run yet), else
- * its error code (STRATA_ENOSPC, STRATA_EIO, ...). It stays until a later
- * background sync succeeds; a server uses it to refuse writes meanwhile. */
+/* The outcome of the last background sync: 0 (or none has run since open
+ * or the last strata_set_wal_sync_interval), else its error code
+ * (STRATA_ENOSPC, STRATA_EIO, ...). It stays until a later background sync
+ * succeeds; a server uses it to refuse writes meanwhile. */
 int strata_periodic_sync_status(strata_db *db);
 /* The sequence of the last applied operation (0 for an empty database). */
 uint64_t strata_last_sequence(strata_db *db);

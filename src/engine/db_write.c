@@ -499,6 +499,7 @@ int strata_set_wal_sync_interval(strata_db *db, uint64_t ms)
     if (ms > 3600u * 1000u) return err_set(ERR_INVAL, "wal_sync_interval_ms: at most one hour");
     pthread_mutex_lock(&db->mu);
     db->o.wal_sync_interval_ms = ms;
+    atomic_store(&db->aside_rc, 0); /* a stale outcome of the old period says nothing now */
     pthread_cond_broadcast(&db->sync_cv);
     pthread_mutex_unlock(&db->mu);
     return 0;
