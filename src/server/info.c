@@ -144,6 +144,9 @@ static void sec_engine(sbuf *o)
                 (unsigned long long)st.block_cache_hits, (unsigned long long)st.block_cache_misses,
                 (unsigned long long)st.block_cache_bytes, (unsigned long long)st.syncs,
                 st.background_error ? 1 : 0);
+    sbuf_printf(o, "engine_memtable_filter_bytes:%llu\r\nengine_memtable_filter_useful:%llu\r\n",
+                (unsigned long long)st.memtable_filter_bytes,
+                (unsigned long long)st.memtable_filter_useful);
     for (int i = 0; i < st.num_levels && i < STRATA_MAX_LEVELS; i++)
         sbuf_printf(o, "engine_level%d:files=%llu,bytes=%llu\r\n", i,
                     (unsigned long long)st.levels[i].files, (unsigned long long)st.levels[i].bytes);
@@ -159,6 +162,11 @@ static void metrics_engine(sbuf *o)
     } m[] = {
         {"strata_engine_memtable_bytes", "gauge", "Bytes in active and immutable memtables.",
          (double)st.memtable_bytes},
+        {"strata_engine_memtable_filter_bytes", "gauge",
+         "Bytes of the memtables' whole-key filters (part of the memtable bytes).",
+         (double)st.memtable_filter_bytes},
+        {"strata_engine_memtable_filter_useful_total", "counter",
+         "Memtable lookups a whole-key filter answered absent.", (double)st.memtable_filter_useful},
         {"strata_engine_live_sst_bytes", "gauge", "Bytes of live SST files.",
          (double)st.live_sst_bytes},
         {"strata_engine_wal_bytes", "gauge", "Retained WAL bytes.", (double)st.wal_bytes},
