@@ -1,7 +1,9 @@
 /* Row cache of metadata records (see rowcache.h): a power-of-two array of
- * entry pointers, four candidate slots per key (an aligned group of four,
- * one cache line of pointers), reference counted entries holding
- * [value][key] in one allocation. */
+ * sets, each one cache line of six ways (a 16-bit tag of the key's hash
+ * and an entry pointer per way), so a miss costs one cache line and a hit
+ * one more; reference counted entries holding [value][key] in one
+ * allocation, rounded up so that a rewrite of a same-sized value (a SET
+ * over a cached key) reuses it in place. */
 #include "keyspace/rowcache.h"
 
 #include <assert.h>
@@ -11,22 +13,32 @@
 #include <xxhash.h>
 
 #define RC_MAX_ENTRY 4096 /* bytes of key + value; larger rows are not cached */
-#define RC_OVERHEAD  48   /* charged per entry for its header and the allocator */
-#define RC_AVG_ENTRY 192  /* expected charge of an entry: sizes the slot array */
-#define RC_WAYS      4
+#define RC_OVERHEAD                                                                                \
+    48 /* charged per entry (test_rowcache knows it) for its header and the allocator */
+#define RC_AVG_ENTRY 192 /* expected charge of an entry: sizes the set array */
+#define RC_WAYS      6
+#define RC_ROUND     16 /* data allocations are multiples of this */
 
 typedef struct rc_ent {
     uint64_t hash;
     uint32_t refs; /* 1 for the table while cached, +1 per ks__rc_get holder */
     uint32_t klen;
     uint32_t vlen;
+    uint32_t cap;    /* bytes allocated for data */
     uint32_t absent; /* the engine holds no such key */
     size_t charge;
     uint8_t data[]; /* value, then key */
 } rc_ent;
 
+typedef struct rc_set {
+    uint16_t tag[RC_WAYS]; /* meaningful where e[i] is set */
+    uint32_t pad;
+    rc_ent *e[RC_WAYS];
+} rc_set;
+_Static_assert(sizeof(rc_set) == 64, "a set is one cache line");
+
 struct ks__rc {
-    rc_ent **slots;
+    rc_set *sets;
     size_t mask;
     size_t cap_bytes, used_bytes;
     uint64_t hits, misses;
@@ -46,18 +58,24 @@ static uint64_t rc_hash(const uint8_t *k, size_t kl)
     return XXH3_64bits(k, kl);
 }
 
+static inline uint16_t rc_tag(uint64_t h)
+{
+    return (uint16_t)(h >> 48);
+}
+
 ks__rc *ks__rc_new(size_t cap_bytes)
 {
     if (!cap_bytes) return NULL;
     ks__rc *rc = calloc(1, sizeof(*rc));
     if (!rc) return NULL;
-    size_t n = 64;
-    while (n < cap_bytes / RC_AVG_ENTRY && n < ((size_t)1 << 28)) n *= 2;
-    rc->slots = calloc(n, sizeof(*rc->slots));
-    if (!rc->slots) {
+    size_t n = 16;
+    while (n * RC_WAYS < cap_bytes / RC_AVG_ENTRY && n < ((size_t)1 << 26)) n *= 2;
+    rc->sets = aligned_alloc(sizeof(rc_set), n * sizeof(rc_set));
+    if (!rc->sets) {
         free(rc);
         return NULL;
     }
+    memset(rc->sets, 0, n * sizeof(rc_set));
     rc->mask = n - 1;
     rc->cap_bytes = cap_bytes;
     return rc;
@@ -69,11 +87,11 @@ static void ent_unref(rc_ent *e)
     if (--e->refs == 0) free(e);
 }
 
-static void drop_slot(ks__rc *rc, size_t i)
+static void drop_way(ks__rc *rc, rc_ent **w)
 {
-    rc_ent *e = rc->slots[i];
+    rc_ent *e = *w;
     if (!e) return;
-    rc->slots[i] = NULL;
+    *w = NULL;
     rc->used_bytes -= e->charge;
     ent_unref(e);
 }
@@ -81,7 +99,8 @@ static void drop_slot(ks__rc *rc, size_t i)
 void ks__rc_clear(ks__rc *rc)
 {
     if (!rc) return;
-    for (size_t i = 0; i <= rc->mask; i++) drop_slot(rc, i);
+    for (size_t i = 0; i <= rc->mask; i++)
+        for (int j = 0; j < RC_WAYS; j++) drop_way(rc, &rc->sets[i].e[j]);
     assert(rc->used_bytes == 0);
 }
 
@@ -89,32 +108,39 @@ void ks__rc_free(ks__rc *rc)
 {
     if (!rc) return;
     ks__rc_clear(rc);
-    free(rc->slots);
+    free(rc->sets);
     free(rc);
 }
 
-/* The slot holding k, or -1. */
-static long find(const ks__rc *rc, const uint8_t *k, size_t kl, uint64_t h)
+static inline rc_set *set_of(const ks__rc *rc, uint64_t h)
 {
-    size_t base = (size_t)h & rc->mask & ~(size_t)(RC_WAYS - 1);
-    for (size_t i = base; i < base + RC_WAYS; i++) {
-        const rc_ent *e = rc->slots[i];
-        if (e && e->hash == h && e->klen == kl && memcmp(e->data + e->vlen, k, kl) == 0)
-            return (long)i;
+    return &rc->sets[(size_t)h & rc->mask];
+}
+
+/* The way holding k, or NULL. Only a way whose tag matches is dereferenced. */
+static rc_ent **find(const ks__rc *rc, const uint8_t *k, size_t kl, uint64_t h)
+{
+    rc_set *s = set_of(rc, h);
+    uint16_t t = rc_tag(h);
+    for (int i = 0; i < RC_WAYS; i++) {
+        const rc_ent *e = s->e[i];
+        if (s->tag[i] == t && e && e->hash == h && e->klen == kl &&
+            memcmp(e->data + e->vlen, k, kl) == 0)
+            return &s->e[i];
     }
-    return -1;
+    return NULL;
 }
 
 int ks__rc_get(ks__rc *rc, const uint8_t *k, size_t kl, const uint8_t **v, size_t *vl)
 {
     if (!rc) return 0;
-    long i = find(rc, k, kl, rc_hash(k, kl));
-    if (i < 0) {
+    rc_ent **w = find(rc, k, kl, rc_hash(k, kl));
+    if (!w) {
         rc->misses++;
         return 0;
     }
     rc->hits++;
-    rc_ent *e = rc->slots[i];
+    rc_ent *e = *w;
     if (e->absent) return 1;
     e->refs++;
     *v = e->data;
@@ -131,44 +157,74 @@ void ks__rc_unref(const void *v)
 void ks__rc_erase(ks__rc *rc, const uint8_t *k, size_t kl)
 {
     if (!rc) return;
-    long i = find(rc, k, kl, rc_hash(k, kl));
-    if (i >= 0) drop_slot(rc, (size_t)i);
+    rc_ent **w = find(rc, k, kl, rc_hash(k, kl));
+    if (w) drop_way(rc, w);
+}
+
+/* Rewrites a cached entry no one else holds, when the new row fits its
+ * allocation: no allocator round trip for a SET over a cached key. */
+static int put_in_place(ks__rc *rc, rc_ent *e, const uint8_t *k, size_t kl, const void *v,
+                        size_t vl)
+{
+    if (e->refs != 1 || kl + vl > e->cap) return 0;
+    size_t charge = kl + vl + RC_OVERHEAD;
+    if (rc->used_bytes - e->charge + charge > rc->cap_bytes) return 0;
+    rc->used_bytes += charge - e->charge;
+    e->charge = charge;
+    if (e->vlen != vl) memmove(e->data + vl, e->data + e->vlen, kl);
+    if (vl) memcpy(e->data, v, vl);
+    e->vlen = (uint32_t)vl;
+    e->absent = v == NULL;
+    return 1;
+}
+
+static void put_hashed(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl,
+                       uint64_t h, rc_ent **old)
+{
+    if (!v) vl = 0;
+    if (old && kl + vl <= RC_MAX_ENTRY && put_in_place(rc, *old, k, kl, v, vl)) return;
+    if (old) drop_way(rc, old);
+    if (kl + vl > RC_MAX_ENTRY) return;
+    rc_set *s = set_of(rc, h);
+    int i = (int)((h >> 32) % RC_WAYS);
+    for (int j = 0; j < RC_WAYS; j++) /* an empty way, else a pseudo-random one */
+        if (!s->e[j]) {
+            i = j;
+            break;
+        }
+    drop_way(rc, &s->e[i]);
+    size_t charge = kl + vl + RC_OVERHEAD;
+    if (rc->used_bytes + charge > rc->cap_bytes) return;
+    size_t cap = (kl + vl + RC_ROUND - 1) / RC_ROUND * RC_ROUND;
+    rc_ent *e = malloc(sizeof(*e) + cap);
+    if (!e) return;
+    e->hash = h;
+    e->refs = 1;
+    e->klen = (uint32_t)kl;
+    e->vlen = (uint32_t)vl;
+    e->cap = (uint32_t)cap;
+    e->absent = v == NULL;
+    e->charge = charge;
+    if (vl) memcpy(e->data, v, vl);
+    memcpy(e->data + vl, k, kl);
+    s->e[i] = e;
+    s->tag[i] = rc_tag(h);
+    rc->used_bytes += charge;
 }
 
 void ks__rc_put(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
     if (!rc) return;
     uint64_t h = rc_hash(k, kl);
-    long old = find(rc, k, kl, h);
-    if (old >= 0) drop_slot(rc, (size_t)old);
-    if (!v) vl = 0;
-    if (kl + vl > RC_MAX_ENTRY) return;
-    size_t base = (size_t)h & rc->mask & ~(size_t)(RC_WAYS - 1), i = base + (h >> 62);
-    for (size_t j = base; j < base + RC_WAYS; j++) /* an empty way, else a pseudo-random one */
-        if (!rc->slots[j]) {
-            i = j;
-            break;
-        }
-    drop_slot(rc, i);
-    size_t charge = kl + vl + RC_OVERHEAD;
-    if (rc->used_bytes + charge > rc->cap_bytes) return;
-    rc_ent *e = malloc(sizeof(*e) + vl + kl);
-    if (!e) return;
-    e->hash = h;
-    e->refs = 1;
-    e->klen = (uint32_t)kl;
-    e->vlen = (uint32_t)vl;
-    e->absent = v == NULL;
-    e->charge = charge;
-    if (vl) memcpy(e->data, v, vl);
-    memcpy(e->data + vl, k, kl);
-    rc->slots[i] = e;
-    rc->used_bytes += charge;
+    put_hashed(rc, k, kl, v, vl, h, find(rc, k, kl, h));
 }
 
 void ks__rc_update(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
-    if (rc && find(rc, k, kl, rc_hash(k, kl)) >= 0) ks__rc_put(rc, k, kl, v, vl);
+    if (!rc) return;
+    uint64_t h = rc_hash(k, kl);
+    rc_ent **old = find(rc, k, kl, h);
+    if (old) put_hashed(rc, k, kl, v, vl, h, old);
 }
 
 void ks__rc_stats(const ks__rc *rc, uint64_t *hits, uint64_t *misses, size_t *bytes)

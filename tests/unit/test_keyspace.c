@@ -891,6 +891,22 @@ static void test_rowcache(void)
     CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
     CHECK(vl == 2 && memcmp(v, "yz", 2) == 0);
     ks__rc_unref(v);
+    /* rewrites in place and into a new allocation keep key and value right,
+     * and the charge follows the size */
+    static const char *seq[] = {"a", "abcdefghijklmnopqrstuvwxyz0123456789", "", "abc",
+                                "0123456789"};
+    for (int i = 0; i < 5; i++) {
+        ks__rc_update(rc, k1, sizeof(k1), seq[i], strlen(seq[i]));
+        CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
+        CHECK(vl == strlen(seq[i]) && memcmp(v, seq[i], vl) == 0);
+        ks__rc_unref(v);
+        uint64_t h0, m0;
+        size_t b0;
+        ks__rc_stats(rc, &h0, &m0, &b0);
+        CHECK_EQ_INT(b0, sizeof(k1) + strlen(seq[i]) + 48);
+    }
+    ks__rc_update(rc, k1, sizeof(k1), NULL, 0); /* now known absent */
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 1);
     ks__rc_erase(rc, k1, sizeof(k1));
     /* bounded: many keys never charge more than the budget; big rows are skipped */
     uint8_t k[24] = {0};
