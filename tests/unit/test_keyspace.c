@@ -175,6 +175,35 @@ static void test_overlay(void)
     CHECK(ks__ov_get(o, "k0500", 5) == NULL);
     CHECK(!ks__ov_covered(o, "k0150", 5));
     CHECK_EQ_INT(ks__ov_writes(o), 0);
+    /* The arena across clears: many chunks' worth of copies, values of every
+     * size up to past a chunk, empty values, overwrites; all stay intact
+     * until the clear, and the overlay is reusable after it. */
+    static uint8_t big[200000];
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (uint8_t)(i * 7 + 3);
+    for (int round = 0; round < 3; round++) {
+        int nk = 3000;
+        for (int i = 0; i < nk; i++) {
+            int kn = snprintf(k, sizeof(k), "r%05d", i);
+            size_t vl = (size_t)(i * 37 + round) % 300;
+            if (i % 500 == 7) vl = 20000 + (size_t)i * 30; /* chunks of their own */
+            CHECK_EQ_INT(ks__ov_put(o, k, (size_t)kn, big + i % 50, vl), 0);
+            if (i % 3 == 0) CHECK_EQ_INT(ks__ov_put(o, k, (size_t)kn, big + 1, 0), 0);
+        }
+        int bad = 0;
+        for (int i = 0; i < nk; i++) {
+            int kn = snprintf(k, sizeof(k), "r%05d", i);
+            size_t vl = (size_t)(i * 37 + round) % 300;
+            if (i % 500 == 7) vl = 20000 + (size_t)i * 30;
+            if (i % 3 == 0) vl = 0;
+            e = ks__ov_get(o, k, (size_t)kn);
+            if (!e || !e->val || e->vlen != vl || memcmp(e->val, big + (vl ? i % 50 : 1), vl) ||
+                e->klen != (size_t)kn || memcmp(e->key, k, (size_t)kn))
+                bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        ks__ov_clear(o);
+        CHECK(ks__ov_get(o, "r00001", 6) == NULL);
+    }
     ks__ov_free(o);
 }
 
