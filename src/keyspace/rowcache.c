@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #define RC_MAX_ENTRY 4096 /* bytes of key + value; larger rows are not cached */
@@ -70,12 +71,18 @@ ks__rc *ks__rc_new(size_t cap_bytes)
     if (!rc) return NULL;
     size_t n = 16;
     while (n * RC_WAYS < cap_bytes / RC_AVG_ENTRY && n < ((size_t)1 << 26)) n *= 2;
-    rc->sets = aligned_alloc(sizeof(rc_set), n * sizeof(rc_set));
+    /* Probes land anywhere in the array: from 2 MiB on it sits on huge
+     * pages, so a probe is a cache miss without a TLB miss as well. */
+    size_t bytes = n * sizeof(rc_set), huge = (size_t)2 << 20;
+    rc->sets = aligned_alloc(bytes >= huge ? huge : sizeof(rc_set), bytes);
     if (!rc->sets) {
         free(rc);
         return NULL;
     }
-    memset(rc->sets, 0, n * sizeof(rc_set));
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge) madvise(rc->sets, bytes, MADV_HUGEPAGE);
+#endif
+    memset(rc->sets, 0, bytes);
     rc->mask = n - 1;
     rc->cap_bytes = cap_bytes;
     return rc;
@@ -161,18 +168,24 @@ void ks__rc_erase(ks__rc *rc, const uint8_t *k, size_t kl)
     if (w) drop_way(rc, w);
 }
 
-/* Rewrites a cached entry no one else holds, when the new row fits its
- * allocation: no allocator round trip for a SET over a cached key. */
+/* Rewrites an entry no one else holds with k's row, when it fits its
+ * allocation: no allocator round trip for a SET over a cached key, nor for
+ * a new key taking the way of a same-sized victim. same: e holds k already. */
 static int put_in_place(ks__rc *rc, rc_ent *e, const uint8_t *k, size_t kl, const void *v,
-                        size_t vl)
+                        size_t vl, uint64_t h, int same)
 {
     if (e->refs != 1 || kl + vl > e->cap) return 0;
     size_t charge = kl + vl + RC_OVERHEAD;
     if (rc->used_bytes - e->charge + charge > rc->cap_bytes) return 0;
     rc->used_bytes += charge - e->charge;
     e->charge = charge;
-    if (e->vlen != vl) memmove(e->data + vl, e->data + e->vlen, kl);
+    if (!same)
+        memcpy(e->data + vl, k, kl);
+    else if (e->vlen != vl)
+        memmove(e->data + vl, e->data + e->vlen, kl);
     if (vl) memcpy(e->data, v, vl);
+    e->hash = h;
+    e->klen = (uint32_t)kl;
     e->vlen = (uint32_t)vl;
     e->absent = v == NULL;
     return 1;
@@ -182,7 +195,7 @@ static void put_hashed(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, s
                        uint64_t h, rc_ent **old)
 {
     if (!v) vl = 0;
-    if (old && kl + vl <= RC_MAX_ENTRY && put_in_place(rc, *old, k, kl, v, vl)) return;
+    if (old && kl + vl <= RC_MAX_ENTRY && put_in_place(rc, *old, k, kl, v, vl, h, 1)) return;
     if (old) drop_way(rc, old);
     if (kl + vl > RC_MAX_ENTRY) return;
     rc_set *s = set_of(rc, h);
@@ -192,6 +205,10 @@ static void put_hashed(ks__rc *rc, const uint8_t *k, size_t kl, const void *v, s
             i = j;
             break;
         }
+    if (s->e[i] && put_in_place(rc, s->e[i], k, kl, v, vl, h, 0)) {
+        s->tag[i] = rc_tag(h);
+        return;
+    }
     drop_way(rc, &s->e[i]);
     size_t charge = kl + vl + RC_OVERHEAD;
     if (rc->used_bytes + charge > rc->cap_bytes) return;
