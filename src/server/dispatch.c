@@ -200,7 +200,9 @@ static int commit_batch(srv_client *c, int no_wait)
  * group may have seen its writes). A group that meets an engine stall waits
  * for it (as EXEC does) instead of being held back, and groups stay off
  * for SRV_GROUP_OFF_MS so held-back single commands carry the backpressure
- * meanwhile. */
+ * meanwhile; while any command is held back, commands of other clients do
+ * not join a group either. So a stall episode blocks the loop at most for
+ * the first group that meets it (and for pipelines, as before). */
 
 #define SRV_GROUP_MAX_CMDS  128
 #define SRV_GROUP_MAX_OPS   4096
@@ -401,7 +403,10 @@ static void call(srv_client *c, cmd_entry *e)
     c->lastcmd = d;
     uint64_t start = ev_ticks();
     srv_client *prev = srv.current;
-    int group = (grp.more_input || grp.span || c->grp_n) && groupable(c, d);
+    /* While commands are held back by a stall, single commands stay single
+     * (held back, the loop free) instead of joining a group that would wait. */
+    int span = grp.span && !srv.nstalled;
+    int group = (grp.more_input || span || c->grp_n) && groupable(c, d);
     if (!group) group_flush(); /* its batch must not carry the group's operations */
     if (group && !c->grp_n) {
         c->grp_mark = m;
@@ -414,7 +419,7 @@ static void call(srv_client *c, cmd_entry *e)
     if (group) {
         grp.n++;
         c->grp_n++;
-        if ((!grp.more_input && !grp.span) || grp.n >= SRV_GROUP_MAX_CMDS ||
+        if ((!grp.more_input && !span) || grp.n >= SRV_GROUP_MAX_CMDS ||
             (srv.batch && (strata_batch_count(srv.batch) >= SRV_GROUP_MAX_OPS ||
                            strata_batch_bytes(srv.batch) >= SRV_GROUP_MAX_BYTES)))
             group_flush();
