@@ -100,6 +100,8 @@ int strata_get(strata_db *db, const strata_read_options *r, uint32_t part, const
     uint64_t rd_seq = 0;
     int rc = ERR_NOTFOUND;
     uint64_t h = memtable_key_hash(part, key, klen);
+    memtable_prefetch(mem, h);
+    for (int i = 0; i < nimm; i++) memtable_prefetch(imms[i].m, h);
     bool done = get_mem(db, mem, part, key, klen, h, snap, &rd_seq, val, vlen, &rc);
     for (int i = nimm - 1; i >= 0 && !done; i--)
         done = get_mem(db, imms[i].m, part, key, klen, h, snap, &rd_seq, val, vlen, &rc);

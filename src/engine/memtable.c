@@ -698,13 +698,19 @@ bool memtable_may_contain(const memtable *m, uint64_t hash)
     return true;
 }
 
+void memtable_prefetch(const memtable *m, uint64_t hash)
+{
+    if (m->filter) __builtin_prefetch((const void *)filter_block(m, hash));
+}
+
 size_t memtable_filter_bytes(const memtable *m)
 {
     return (size_t)m->filter_blocks * FILTER_BLOCK;
 }
 
-/* A new node holding the entry, its filter bits set (not linked yet). */
-static int make_node(memtable *m, const memtable_entry *e, skiplist **lp, node **xp)
+/* A new node holding the entry, its filter bits set (not linked yet);
+ * hash is memtable_key_hash of the entry (unused without a filter). */
+static int make_node(memtable *m, const memtable_entry *e, uint64_t hash, skiplist **lp, node **xp)
 {
     assert(e->type == TYPE_VALUE || e->type == TYPE_DELETION);
     assert(e->seq <= SEQ_MAX);
@@ -716,7 +722,7 @@ static int make_node(memtable *m, const memtable_entry *e, skiplist **lp, node *
     if (!x) return err_set(ERR_NOMEM, "memtable: out of memory");
     ikey_build(node_key(x), e->key, e->klen, e->seq, e->type);
     if (e->vlen) memcpy(node_val(x), e->val, e->vlen);
-    if (m->filter) filter_add(m, memtable_key_hash(e->part, e->key, e->klen)); /* before the link */
+    if (m->filter) filter_add(m, hash); /* before the link */
     *lp = l;
     *xp = x;
     return 0;
@@ -760,7 +766,8 @@ int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void 
     memtable_entry e = {part, type, seq, key, klen, val, vlen};
     skiplist *l;
     node *x, *prev[MAX_HEIGHT];
-    int rc = make_node(m, &e, &l, &x);
+    uint64_t h = m->filter ? memtable_key_hash(part, key, klen) : 0;
+    int rc = make_node(m, &e, h, &l, &x);
     if (rc) return rc;
     if (appends(l, x))
         tails_as_prev(l, prev);
@@ -841,8 +848,16 @@ int memtable_add_many(memtable *m, const memtable_entry *e, size_t n)
         skiplist *ls[ADD_GROUP];
         node *xs[ADD_GROUP], *prev[ADD_GROUP][MAX_HEIGHT];
         search s[ADD_GROUP];
+        uint64_t hs[ADD_GROUP];
+        for (int i = 0; m->filter && i < g; i++) { /* the filter lines load meanwhile */
+            const memtable_entry *x = &e[base + i];
+            hs[i] = 0;
+            if (x->klen > MAX_KEY_LEN || x->vlen > MAX_VAL_LEN) continue; /* make_node refuses it */
+            hs[i] = memtable_key_hash(x->part, x->key, x->klen);
+            memtable_prefetch(m, hs[i]);
+        }
         for (int i = 0; i < g; i++) {
-            int rc = make_node(m, &e[base + i], &ls[i], &xs[i]);
+            int rc = make_node(m, &e[base + i], m->filter ? hs[i] : 0, &ls[i], &xs[i]);
             if (rc) return rc;
             skiplist *l = ls[i];
             s[i].l = l;

@@ -69,6 +69,9 @@ int memtable_get_hashed(memtable *m, uint32_t part, const void *key, size_t klen
  * a filter. For a reader at a snapshot not above the db's visible sequence
  * every entry it may see was added before it. */
 bool memtable_may_contain(const memtable *m, uint64_t hash);
+/* Starts loading the filter's cache line for hash (no-op without a filter):
+ * probe several memtables with their loads overlapping. */
+void memtable_prefetch(const memtable *m, uint64_t hash);
 /* Bytes of the whole-key filter (0: none). */
 size_t memtable_filter_bytes(const memtable *m);
 /* Iterator over one partition's entries (holds a reference). */
