@@ -191,7 +191,7 @@ static int commit_batch(srv_client *c, int no_wait)
  * and one memtable insert of 50 entries, not 50). Each leaves its
  * operations in the batch; the group is committed before any command that
  * cannot join it, before any other event handler runs and after each batch
- * of events (the loop's fence, srv__group_close), before a member client is
+ * of events (the loop's fence, group_fence), before a member client is
  * freed, at the end of a client's input when not read by its read handler,
  * and when it reaches its bounds. Replies go out only after that and after
  * the durable point, so appendfsync is unchanged and the group adds no
@@ -265,11 +265,6 @@ static void group_flush(void)
         m->grp_next = NULL;
         m->grp_n = 0;
     }
-}
-
-void srv__group_close(void)
-{
-    group_flush();
 }
 
 void srv__group_leave(srv_client *c)

@@ -12,8 +12,6 @@ void srv__process_input(srv_client *c);
 /* The same for a client's read handler: a pipeline group may stay open for
  * the commands of the next clients read in this batch of events. */
 void srv__process_input_open(srv_client *c);
-/* Commits the open pipeline group, if any. */
-void srv__group_close(void);
 /* Commits the open group if c has commands in it (before c is freed). */
 void srv__group_leave(srv_client *c);
 /* Makes l close the group before every event handler but client_read and
