@@ -82,6 +82,9 @@ typedef struct strata_options {
                         page-cache pages count as resident memory, and a table file cut
                         short by outside damage raises SIGBUS); default false: pread */
     size_t memtable_bytes;  /* one memtable's budget; default 64 MiB */
+    double memtable_filter_ratio;  /* whole-key filter of each memtable, as a fraction of
+                        memtable_bytes and charged to it (point lookups of keys it does
+                        not hold skip its search); 0 = none; default 1/16 */
     int max_immutable_memtables;   /* waiting for flush before writes stop; default 2 */
     size_t block_cache_bytes;      /* shared block cache; default 256 MiB */
     int table_cache_files;         /* open SST files kept; default 1000 */
@@ -279,7 +282,9 @@ typedef struct strata_level_stats {
 
 typedef struct strata_stats {
     uint64_t last_sequence;
-    uint64_t memtable_bytes; /* active + immutable memtables */
+    uint64_t memtable_bytes;         /* active + immutable memtables (their filters included) */
+    uint64_t memtable_filter_bytes;  /* whole-key filters of those memtables */
+    uint64_t memtable_filter_useful; /* memtable lookups a filter answered "absent" */
     uint64_t immutable_memtables;
     int num_levels;
     strata_level_stats levels[STRATA_MAX_LEVELS]; /* summed over partitions */

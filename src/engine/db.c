@@ -45,6 +45,7 @@ void strata_options_init(strata_options *o)
     memset(o, 0, sizeof(*o));
     o->create_if_missing = true;
     o->memtable_bytes = 64u << 20;
+    o->memtable_filter_ratio = 1.0 / 16;
     o->max_immutable_memtables = 2;
     o->block_cache_bytes = 256u << 20;
     o->table_cache_files = 1000;
@@ -84,6 +85,8 @@ static int validate_options(const strata_options *o)
 {
     CHECK(o->memtable_bytes >= (64u << 10) && o->memtable_bytes <= (4ull << 30), "memtable_bytes",
           "must be between 64 KiB and 4 GiB");
+    CHECK(o->memtable_filter_ratio >= 0 && o->memtable_filter_ratio <= 0.25,
+          "memtable_filter_ratio", "must be between 0 and 0.25");
     CHECK(o->max_immutable_memtables >= 1 && o->max_immutable_memtables <= DB_MAX_IMM - 1,
           "max_immutable_memtables", "must be between 1 and 63");
     CHECK(o->table_cache_files >= 16, "table_cache_files", "must be at least 16");
@@ -120,6 +123,12 @@ static int validate_options(const strata_options *o)
 }
 
 /* ---- helpers ---- */
+memtable *db__memtable_new(strata_db *db)
+{
+    size_t filter = (size_t)((double)db->o.memtable_bytes * db->o.memtable_filter_ratio);
+    return memtable_new_pooled(db->mpool, filter);
+}
+
 uint64_t db__smallest_snapshot(strata_db *db)
 {
     if (db->snaps.next != &db->snaps) return db->snaps.next->seq;
@@ -395,7 +404,7 @@ static int replay_segment(strata_db *db, uint64_t number, bool last_segment, mem
         if (memtable_bytes(*mem) >= db->o.memtable_bytes) {
             rc = db__write_l0(db, *mem, e);
             memtable_unref(*mem);
-            *mem = memtable_new_pooled(db->mpool);
+            *mem = db__memtable_new(db);
             if (!rc && !*mem) rc = err_set(ERR_NOMEM, "out of memory");
             if (rc) break;
         }
@@ -435,7 +444,7 @@ static int recover_wal(strata_db *db, char **names, int count)
      * segment would truncate one that is being replayed). */
     while (k && version_set_next_file_number(db->vs) <= nums[k - 1])
         version_set_new_file_number(db->vs);
-    memtable *mem = memtable_new_pooled(db->mpool);
+    memtable *mem = db__memtable_new(db);
     version_edit e;
     version_edit_init(&e);
     uint64_t last = version_set_flushed_seq(db->vs);
@@ -546,7 +555,7 @@ static int open_inner(strata_db *db)
      * the one being flushed): the steady state of a write-heavy load; up to
      * 1/8 memtable is faulted in ahead of the writer. */
     db->mpool = memtable_pool_new(2 * db->o.memtable_bytes, db->o.memtable_bytes / 8);
-    db->mem = db->mpool ? memtable_new_pooled(db->mpool) : NULL;
+    db->mem = db->mpool ? db__memtable_new(db) : NULL;
     if (!db->tc || !db->picker || !db->mem) return err_set(ERR_NOMEM, "out of memory");
     version_options vo = {.env = env,
                           .dir = db->dir,

@@ -194,7 +194,12 @@ int strata_get_stats(strata_db *db, strata_stats *s)
     version *v = version_set_current(db->vs);
     s->last_sequence = atomic_load(&db->visible_seq);
     s->memtable_bytes = memtable_bytes(db->mem);
-    for (int i = 0; i < db->nimm; i++) s->memtable_bytes += memtable_bytes(db->imm[i].m);
+    s->memtable_filter_bytes = memtable_filter_bytes(db->mem);
+    for (int i = 0; i < db->nimm; i++) {
+        s->memtable_bytes += memtable_bytes(db->imm[i].m);
+        s->memtable_filter_bytes += memtable_filter_bytes(db->imm[i].m);
+    }
+    s->memtable_filter_useful = atomic_load_explicit(&db->mem_filter_useful, memory_order_relaxed);
     s->immutable_memtables = (uint64_t)db->nimm;
     s->num_levels = db->o.num_levels;
     for (int p = 0; p < v->nparts; p++)

@@ -132,10 +132,12 @@ struct strata_db {
     /* statistics (mu, or atomics where noted) */
     _Atomic uint64_t user_bytes, wal_bytes, syncs, sync_writes;
     _Atomic uint64_t stall_count, stall_micros, stopped_count;
+    _Atomic uint64_t mem_filter_useful; /* memtable lookups ruled out by a filter */
     uint64_t flush_bytes, comp_read, comp_written, flushes, compactions;
 };
 
 /* db.c */
+memtable *db__memtable_new(strata_db *db);     /* pooled, with the configured filter */
 uint64_t db__smallest_snapshot(strata_db *db); /* mu held */
 void db__install_stats(strata_db *db);         /* mu held, after a version change */
 int db__new_wal(strata_db *db);                /* mu held, leader or open */

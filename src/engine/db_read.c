@@ -43,9 +43,11 @@ void strata_read_options_init(strata_read_options *r)
     r->verify_checksums = true;
 }
 
-/* Looks in one memtable; 1 when an answer was found (in *rc). */
-static int get_mem(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t snap,
-                   uint64_t *rd_seq, void **val, size_t *vlen, int *rc)
+/* Looks in one memtable; 1 when an answer was found (in *rc). The range
+ * tombstones come first: a memtable's filter says nothing about them. */
+static int get_mem(strata_db *db, memtable *m, uint32_t part, const void *key, size_t klen,
+                   uint64_t hash, uint64_t snap, uint64_t *rd_seq, void **val, size_t *vlen,
+                   int *rc)
 {
     if (memtable_has_range_dels(m, part)) {
         rangedel_list rd = {0};
@@ -59,7 +61,11 @@ static int get_mem(memtable *m, uint32_t part, const void *key, size_t klen, uin
     uint64_t seq;
     const void *v;
     size_t vl;
-    if (memtable_get(m, part, key, klen, snap, &type, &seq, &v, &vl)) return 0;
+    if (!memtable_may_contain(m, hash)) {
+        atomic_fetch_add_explicit(&db->mem_filter_useful, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (memtable_get_hashed(m, part, key, klen, hash, snap, &type, &seq, &v, &vl)) return 0;
     if (type == TYPE_DELETION || seq < *rd_seq) {
         *rc = ERR_NOTFOUND;
         return 1;
@@ -93,9 +99,12 @@ int strata_get(strata_db *db, const strata_read_options *r, uint32_t part, const
                                      : atomic_load_explicit(&db->visible_seq, memory_order_acquire);
     uint64_t rd_seq = 0;
     int rc = ERR_NOTFOUND;
-    bool done = get_mem(mem, part, key, klen, snap, &rd_seq, val, vlen, &rc);
+    uint64_t h = memtable_key_hash(part, key, klen);
+    memtable_prefetch(mem, h);
+    for (int i = 0; i < nimm; i++) memtable_prefetch(imms[i].m, h);
+    bool done = get_mem(db, mem, part, key, klen, h, snap, &rd_seq, val, vlen, &rc);
     for (int i = nimm - 1; i >= 0 && !done; i--)
-        done = get_mem(imms[i].m, part, key, klen, snap, &rd_seq, val, vlen, &rc);
+        done = get_mem(db, imms[i].m, part, key, klen, h, snap, &rd_seq, val, vlen, &rc);
     if (!done) {
         int type;
         uint64_t seq;

@@ -58,21 +58,40 @@ static int part_op(void *arg, uint64_t seq, int op, uint32_t part, const void *k
     return 0;
 }
 
+/* A group's point entries go to the memtable APPLY_RUN at a time
+ * (memtable_add_many overlaps their searches); the keys and values point
+ * into the batches, which outlive the insert. */
+#define APPLY_RUN 64
+typedef struct applier {
+    memtable *m;
+    size_t n;
+    memtable_entry e[APPLY_RUN];
+} applier;
+
+static int apply_flush(applier *a)
+{
+    int rc = a->n ? memtable_add_many(a->m, a->e, a->n) : 0;
+    a->n = 0;
+    return rc;
+}
+
 static int apply_op(void *arg, uint64_t seq, int op, uint32_t part, const void *k, size_t kl,
                     const void *v, size_t vl)
 {
-    memtable *m = arg;
-    switch (op) {
-    case STRATA_OP_PUT: return memtable_add(m, part, seq, TYPE_VALUE, k, kl, v, vl);
-    case STRATA_OP_DELETE: return memtable_add(m, part, seq, TYPE_DELETION, k, kl, NULL, 0);
-    default: return memtable_add_range_del(m, part, seq, k, kl, v, vl);
+    applier *a = arg;
+    if (op == STRATA_OP_PUT || op == STRATA_OP_DELETE) {
+        bool put = op == STRATA_OP_PUT;
+        a->e[a->n++] = (memtable_entry){
+            part, put ? TYPE_VALUE : TYPE_DELETION, seq, k, kl, put ? v : NULL, put ? vl : 0};
+        return a->n == APPLY_RUN ? apply_flush(a) : 0;
     }
+    return memtable_add_range_del(a->m, part, seq, k, kl, v, vl);
 }
 
 /* Switches to a new memtable (and WAL segment). mu held, leader only. */
 static int switch_memtable(strata_db *db)
 {
-    memtable *nm = memtable_new_pooled(db->mpool);
+    memtable *nm = db__memtable_new(db);
     if (!nm) return err_set(ERR_NOMEM, "out of memory");
     int rc = db__new_wal(db);
     if (rc) {
@@ -214,14 +233,18 @@ static int write_group(strata_db *db, writer *first, writer *last, int durabilit
         return err_set(rc, "%s", msg);
     }
     *wal_bytes = logw_size(db->wal) - start;
+    applier ap, *a = &ap;
+    a->m = db->mem;
+    a->n = 0;
     for (writer *w = first; !rc; w = w->next) {
         if (w->b && strata_batch_count(w->b)) {
             size_t len;
             const uint8_t *d = batch__data(w->b, &len);
-            rc = strata_batch_iterate(d, len, apply_op, db->mem);
+            rc = strata_batch_iterate(d, len, apply_op, a);
         }
         if (w == last) break;
     }
+    if (!rc) rc = apply_flush(a);
     if (rc) { /* in the WAL but half in the memtable: only a reopen is consistent */
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", err_msg());

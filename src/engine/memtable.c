@@ -24,7 +24,21 @@
  * a flushed memtable's blocks are exactly what the next one needs. The pool
  * is the only state shared between memtables; its mutex is taken once per
  * 2 MiB block. A filler thread of the pool (started at the first demand)
- * keeps a few blocks faulted in ahead of the writer. */
+ * keeps a few blocks faulted in ahead of the writer.
+ *
+ * Whole-key filter. A memtable may carry a blocked bloom filter over
+ * (partition, user key): 64-byte blocks, FILTER_PROBES bits per key in the
+ * block the key's hash picks, so a probe touches one cache line. Most point
+ * lookups are for keys a memtable does not hold (a loaded database: the key
+ * is in an SST), and the filter answers them without the skiplist search, a
+ * chain of cache misses down a list of some 10^5 nodes. The writer sets a
+ * key's bits before it links the node (relaxed stores: one writer); the
+ * db publishes its visible sequence with a release store after the insert,
+ * and a reader reads at a sequence it loaded with acquire, so every entry
+ * it may see has its bits visible (an entry whose bits a reader misses is
+ * newer than its snapshot). Bits are never cleared. The filter is sized by
+ * the caller (a fixed fraction of the memtable budget) and charged to the
+ * memtable's bytes; its mapping goes away with the memtable. */
 #include "engine/memtable.h"
 
 #include "engine/dbformat.h"
@@ -37,16 +51,21 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <xxhash.h>
 
-#define MAX_HEIGHT   12
-#define ARENA_ALLOC  (2u << 20) /* one transparent huge page */
-#define ARENA_BLOCK  (ARENA_ALLOC - sizeof(arena_block))
-#define ARENA_SMALL  (64u << 10) /* blocks while the memtable is under 2 MiB */
-#define KLEN_BITS    28
-#define KLEN_MASK    ((1u << KLEN_BITS) - 1)
-#define MAX_KEY_LEN  (KLEN_MASK - IKEY_TRAILER)
-#define MAX_VAL_LEN  UINT32_MAX
-#define RANGEDEL_OVH 64 /* bytes charged per range tombstone besides its keys */
+#define MAX_HEIGHT    12
+#define ARENA_ALLOC   (2u << 20) /* one transparent huge page */
+#define ARENA_BLOCK   (ARENA_ALLOC - sizeof(arena_block))
+#define ARENA_SMALL   (64u << 10) /* blocks while the memtable is under 2 MiB */
+#define KLEN_BITS     28
+#define KLEN_MASK     ((1u << KLEN_BITS) - 1)
+#define MAX_KEY_LEN   (KLEN_MASK - IKEY_TRAILER)
+#define MAX_VAL_LEN   UINT32_MAX
+#define RANGEDEL_OVH  64 /* bytes charged per range tombstone besides its keys */
+#define FILTER_BLOCK  64 /* bytes: one cache line per lookup */
+#define FILTER_WORDS  (FILTER_BLOCK / 8)
+#define FILTER_PROBES 4           /* bits per key: ~1.3% false positives at 10 bits per key */
+#define FILTER_MMAP   (64u << 10) /* filters from this size on are mappings of their own */
 
 typedef struct node {
     uint32_t kh; /* internal key length (low KLEN_BITS) | height << KLEN_BITS */
@@ -104,6 +123,9 @@ struct memtable {
     uint32_t *rd_parts;
     int n_rd;
     atomic_int n_rangedels;
+    _Atomic(uint64_t) *filter; /* filter_blocks blocks of FILTER_WORDS; NULL: no filter */
+    uint32_t filter_blocks;
+    bool filter_mapped;
 };
 
 static void charge(memtable *m, size_t n)
@@ -387,15 +409,49 @@ static part_table *table_new(uint32_t cap)
 
 memtable *memtable_new(void)
 {
-    return memtable_new_pooled(NULL);
+    return memtable_new_pooled(NULL, 0);
 }
 
-memtable *memtable_new_pooled(memtable_pool *pool)
+/* Zeroed memory for a filter of n blocks: a mapping of its own when large
+ * (pages come zeroed and are faulted in as bits land on them; freed memory
+ * goes back to the system at once), else from the heap. */
+static bool filter_alloc(memtable *m, size_t n)
+{
+    size_t bytes = n * FILTER_BLOCK;
+    void *p;
+    if (bytes >= FILTER_MMAP) {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return false;
+        m->filter_mapped = true;
+    } else {
+        p = aligned_alloc(FILTER_BLOCK, bytes);
+        if (!p) return false;
+        memset(p, 0, bytes);
+    }
+    m->filter = p;
+    m->filter_blocks = (uint32_t)n;
+    charge(m, bytes);
+    return true;
+}
+
+static void filter_free(memtable *m)
+{
+    if (!m->filter) return;
+    if (m->filter_mapped)
+        munmap((void *)m->filter, (size_t)m->filter_blocks * FILTER_BLOCK);
+    else
+        free((void *)m->filter);
+}
+
+memtable *memtable_new_pooled(memtable_pool *pool, size_t filter_bytes)
 {
     memtable *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     part_table *t = table_new(8);
-    if (!t) {
+    size_t nblocks = filter_bytes / FILTER_BLOCK;
+    if (nblocks > UINT32_MAX) nblocks = UINT32_MAX;
+    if (!t || (nblocks && !filter_alloc(m, nblocks))) {
+        free(t);
         free(m);
         return NULL;
     }
@@ -432,6 +488,7 @@ void memtable_unref(memtable *m)
     for (int i = 0; i < m->n_rd; i++) rangedel_list_free(&m->rdels[i]);
     free(m->rdels);
     free(m->rd_parts);
+    filter_free(m);
     pthread_mutex_destroy(&m->rd_mu);
     free(m);
 }
@@ -598,27 +655,89 @@ static void note_seq(memtable *m, uint64_t seq)
         atomic_store_explicit(&m->last_seq, seq, memory_order_relaxed);
 }
 
-int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void *key, size_t klen,
-                 const void *val, size_t vlen)
+uint64_t memtable_key_hash(uint32_t part, const void *key, size_t klen)
 {
-    assert(type == TYPE_VALUE || type == TYPE_DELETION);
-    assert(seq <= SEQ_MAX);
-    if (klen > MAX_KEY_LEN || vlen > MAX_VAL_LEN)
-        return err_set(ERR_TOOBIG, "memtable: key of %zu or value of %zu bytes", klen, vlen);
-    skiplist *l = make_list(m, part);
-    if (!l) return err_set(ERR_NOMEM, "memtable: out of memory");
-    int h = random_height(l);
-    node *x = new_node(m, h, klen + IKEY_TRAILER, vlen);
-    if (!x) return err_set(ERR_NOMEM, "memtable: out of memory");
-    ikey_build(node_key(x), key, klen, seq, type);
-    if (vlen) memcpy(node_val(x), val, vlen);
-    node *prev[MAX_HEIGHT];
-    if (l->appending && node_cmp(l->tail[0], node_key(x), node_klen(x)) < 0) {
-        /* Past the last node: the predecessors are the tails. */
-        for (int i = 0; i < MAX_HEIGHT; i++) prev[i] = l->tail[i] ? l->tail[i] : l->head;
-    } else {
-        find_ge(l, node_key(x), node_klen(x), prev);
+    return XXH3_64bits_withSeed(key, klen, part);
+}
+
+/* The key's block (high 32 bits of the hash) and its FILTER_PROBES bit
+ * positions in it (9-bit fields of the hash remixed, so that they do not
+ * repeat the block number). */
+static inline _Atomic(uint64_t) *filter_block(const memtable *m, uint64_t h)
+{
+    uint64_t b = ((h >> 32) * m->filter_blocks) >> 32;
+    return m->filter + b * FILTER_WORDS;
+}
+static inline uint64_t filter_bits(uint64_t h)
+{
+    return h * 0x9e3779b97f4a7c15ull;
+}
+
+static void filter_add(memtable *m, uint64_t h)
+{
+    _Atomic(uint64_t) *w = filter_block(m, h);
+    uint64_t g = filter_bits(h);
+    for (int j = 0; j < FILTER_PROBES; j++, g <<= 9) {
+        unsigned pos = (unsigned)(g >> 55);
+        uint64_t bit = 1ull << (pos & 63), old;
+        old = atomic_load_explicit(&w[pos >> 6], memory_order_relaxed);
+        if (!(old & bit)) atomic_store_explicit(&w[pos >> 6], old | bit, memory_order_relaxed);
     }
+}
+
+bool memtable_may_contain(const memtable *m, uint64_t hash)
+{
+    if (!m->filter) return true;
+    _Atomic(uint64_t) *w = filter_block(m, hash);
+    uint64_t g = filter_bits(hash);
+    for (int j = 0; j < FILTER_PROBES; j++, g <<= 9) {
+        unsigned pos = (unsigned)(g >> 55);
+        if (!(atomic_load_explicit(&w[pos >> 6], memory_order_relaxed) & (1ull << (pos & 63))))
+            return false;
+    }
+    return true;
+}
+
+void memtable_prefetch(const memtable *m, uint64_t hash)
+{
+    if (m->filter) __builtin_prefetch((const void *)filter_block(m, hash));
+}
+
+size_t memtable_filter_bytes(const memtable *m)
+{
+    return (size_t)m->filter_blocks * FILTER_BLOCK;
+}
+
+/* A new node holding the entry, its filter bits set (not linked yet);
+ * hash is memtable_key_hash of the entry (unused without a filter). */
+static int make_node(memtable *m, const memtable_entry *e, uint64_t hash, skiplist **lp, node **xp)
+{
+    assert(e->type == TYPE_VALUE || e->type == TYPE_DELETION);
+    assert(e->seq <= SEQ_MAX);
+    if (e->klen > MAX_KEY_LEN || e->vlen > MAX_VAL_LEN)
+        return err_set(ERR_TOOBIG, "memtable: key of %zu or value of %zu bytes", e->klen, e->vlen);
+    skiplist *l = make_list(m, e->part);
+    if (!l) return err_set(ERR_NOMEM, "memtable: out of memory");
+    node *x = new_node(m, random_height(l), e->klen + IKEY_TRAILER, e->vlen);
+    if (!x) return err_set(ERR_NOMEM, "memtable: out of memory");
+    ikey_build(node_key(x), e->key, e->klen, e->seq, e->type);
+    if (e->vlen) memcpy(node_val(x), e->val, e->vlen);
+    if (m->filter) filter_add(m, hash); /* before the link */
+    *lp = l;
+    *xp = x;
+    return 0;
+}
+
+/* True when x sorts after the list's last node: its predecessors are the tails. */
+static bool appends(skiplist *l, node *x)
+{
+    return l->appending && node_cmp(l->tail[0], node_key(x), node_klen(x)) < 0;
+}
+
+/* Links x (prev[] its predecessors on every level below its height). */
+static void link_node(memtable *m, skiplist *l, node *x, node **prev, uint64_t seq)
+{
+    int h = (int)(x->kh >> KLEN_BITS);
     int cur = atomic_load_explicit(&l->height, memory_order_relaxed);
     if (h > cur) {
         for (int i = cur; i < h; i++) prev[i] = l->head;
@@ -634,12 +753,148 @@ int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void 
     l->appending = l->tail[0] == x;
     atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
     note_seq(m, seq);
+}
+
+static void tails_as_prev(skiplist *l, node **prev)
+{
+    for (int i = 0; i < MAX_HEIGHT; i++) prev[i] = l->tail[i] ? l->tail[i] : l->head;
+}
+
+int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void *key, size_t klen,
+                 const void *val, size_t vlen)
+{
+    memtable_entry e = {part, type, seq, key, klen, val, vlen};
+    skiplist *l;
+    node *x, *prev[MAX_HEIGHT];
+    uint64_t h = m->filter ? memtable_key_hash(part, key, klen) : 0;
+    int rc = make_node(m, &e, h, &l, &x);
+    if (rc) return rc;
+    if (appends(l, x))
+        tails_as_prev(l, prev);
+    else
+        find_ge(l, node_key(x), node_klen(x), prev);
+    link_node(m, l, x, prev, seq);
+    return 0;
+}
+
+/* One search of memtable_add_many: find_ge's loop as a resumable state. */
+typedef struct search {
+    skiplist *l;
+    node *x, *known_ge;
+    int level; /* -1: done */
+    int top;   /* prev[] holds the predecessors for levels 0..top */
+} search;
+
+static inline void prefetch_node(node *n)
+{
+    if (!n) return;
+    __builtin_prefetch(n);
+    __builtin_prefetch((char *)n + 64); /* the key often starts or ends there */
+}
+
+/* Runs the searches for the nodes xs[] round-robin, one step each in turn,
+ * prefetching the node the next step compares: their cache misses overlap
+ * instead of queueing one after another (a search of a list of 10^5 nodes
+ * is a chain of a dozen dependent misses). Fills prev[i] as find_ge does. */
+static void search_many(search *s, node **xs, node *(*prev)[MAX_HEIGHT], int n)
+{
+    int active = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i].level < 0) continue;
+        prefetch_node(nx(s[i].x, s[i].level));
+        active++;
+    }
+    while (active) {
+        for (int i = 0; i < n; i++) {
+            search *q = &s[i];
+            if (q->level < 0) continue;
+            node *nn = nx(q->x, q->level);
+            if (nn && nn != q->known_ge && node_cmp(nn, node_key(xs[i]), node_klen(xs[i])) < 0) {
+                q->x = nn;
+            } else {
+                q->known_ge = nn;
+                prev[i][q->level] = q->x;
+                if (q->level == 0) {
+                    q->level = -1;
+                    active--;
+                    continue;
+                }
+                q->level--;
+            }
+            prefetch_node(nx(q->x, q->level));
+        }
+    }
+}
+
+/* prev[] was right for x when the list was searched; nodes linked since
+ * then may sit between a predecessor and x. Nodes are never removed, so each
+ * old predecessor is still before x: walking on from it finds the new one. */
+static void catch_up(skiplist *l, node *x, node **prev, int top)
+{
+    int h = (int)(x->kh >> KLEN_BITS);
+    for (int i = 0; i < h; i++) {
+        node *p = i <= top ? prev[i] : l->head, *n;
+        while ((n = nx(p, i)) && node_cmp(n, node_key(x), node_klen(x)) < 0) p = n;
+        prev[i] = p;
+    }
+}
+
+#define ADD_GROUP 16 /* searches in flight in memtable_add_many */
+
+int memtable_add_many(memtable *m, const memtable_entry *e, size_t n)
+{
+    for (size_t base = 0; base < n; base += ADD_GROUP) {
+        int g = n - base < ADD_GROUP ? (int)(n - base) : ADD_GROUP;
+        skiplist *ls[ADD_GROUP];
+        node *xs[ADD_GROUP], *prev[ADD_GROUP][MAX_HEIGHT];
+        search s[ADD_GROUP];
+        uint64_t hs[ADD_GROUP];
+        for (int i = 0; m->filter && i < g; i++) { /* the filter lines load meanwhile */
+            const memtable_entry *x = &e[base + i];
+            hs[i] = 0;
+            if (x->klen > MAX_KEY_LEN || x->vlen > MAX_VAL_LEN) continue; /* make_node refuses it */
+            hs[i] = memtable_key_hash(x->part, x->key, x->klen);
+            memtable_prefetch(m, hs[i]);
+        }
+        for (int i = 0; i < g; i++) {
+            int rc = make_node(m, &e[base + i], m->filter ? hs[i] : 0, &ls[i], &xs[i]);
+            if (rc) return rc;
+            skiplist *l = ls[i];
+            s[i].l = l;
+            s[i].x = l->head;
+            s[i].known_ge = NULL;
+            s[i].top = atomic_load_explicit(&l->height, memory_order_relaxed) - 1;
+            s[i].level = s[i].top;
+            if (appends(l, xs[i])) { /* no search: the tails precede it */
+                tails_as_prev(l, prev[i]);
+                s[i].level = -1;
+                s[i].top = MAX_HEIGHT - 1;
+            }
+        }
+        search_many(s, xs, prev, g);
+        for (int i = 0; i < g; i++) {
+            skiplist *l = ls[i];
+            if (appends(l, xs[i]))
+                tails_as_prev(l, prev[i]);
+            else
+                catch_up(l, xs[i], prev[i], s[i].top);
+            link_node(m, l, xs[i], prev[i], e[base + i].seq);
+        }
+    }
     return 0;
 }
 
 int memtable_get(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t snap, int *type,
                  uint64_t *seq, const void **val, size_t *vlen)
 {
+    uint64_t h = m->filter ? memtable_key_hash(part, key, klen) : 0;
+    return memtable_get_hashed(m, part, key, klen, h, snap, type, seq, val, vlen);
+}
+
+int memtable_get_hashed(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t hash,
+                        uint64_t snap, int *type, uint64_t *seq, const void **val, size_t *vlen)
+{
+    if (!memtable_may_contain(m, hash)) return ERR_NOTFOUND;
     skiplist *l = get_list(m, part);
     if (!l) return ERR_NOTFOUND;
     if (snap > SEQ_MAX) snap = SEQ_MAX;

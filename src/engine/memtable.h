@@ -27,14 +27,31 @@ void memtable_pool_unref(memtable_pool *p);
 /* Bytes of blocks kept for reuse (not in any memtable). */
 size_t memtable_pool_idle_bytes(memtable_pool *p);
 
+/* A memtable without pool or filter. */
 memtable *memtable_new(void);
-/* A memtable whose 2 MiB blocks come from and go back to pool (NULL: none). */
-memtable *memtable_new_pooled(memtable_pool *pool);
+/* A memtable whose 2 MiB blocks come from and go back to pool (NULL: none),
+ * with a whole-key filter of filter_bytes (rounded down to 64-byte blocks;
+ * 0: none), charged to memtable_bytes from the start. */
+memtable *memtable_new_pooled(memtable_pool *pool, size_t filter_bytes);
 void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);
 /* Adds one entry (writer only). type is TYPE_VALUE or TYPE_DELETION. */
 int memtable_add(memtable *m, uint32_t part, uint64_t seq, int type, const void *key, size_t klen,
                  const void *val, size_t vlen);
+/* One entry for memtable_add_many. */
+typedef struct memtable_entry {
+    uint32_t part;
+    int type;
+    uint64_t seq;
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+} memtable_entry;
+/* memtable_add of n entries (writer only), the skiplist searches of up to
+ * 16 of them run interleaved so that their cache misses overlap. On an
+ * error some entries may be in (as with a failed memtable_add midway). */
+int memtable_add_many(memtable *m, const memtable_entry *e, size_t n);
 /* Adds a range tombstone [start, end) at seq (writer only). */
 int memtable_add_range_del(memtable *m, uint32_t part, uint64_t seq, const void *start, size_t slen,
                            const void *end, size_t elen);
@@ -42,6 +59,21 @@ int memtable_add_range_del(memtable *m, uint32_t part, uint64_t seq, const void 
  * the memtable is referenced); ERR_NOTFOUND if none. */
 int memtable_get(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t snap, int *type,
                  uint64_t *seq, const void **val, size_t *vlen);
+/* The hash the filter uses for a key (compute once, probe several memtables). */
+uint64_t memtable_key_hash(uint32_t part, const void *key, size_t klen);
+/* memtable_get with hash = memtable_key_hash(part, key, klen): a key the
+ * filter rules out costs one cache line, no skiplist search. */
+int memtable_get_hashed(memtable *m, uint32_t part, const void *key, size_t klen, uint64_t hash,
+                        uint64_t snap, int *type, uint64_t *seq, const void **val, size_t *vlen);
+/* False only if no entry of that key (any sequence) was added; true without
+ * a filter. For a reader at a snapshot not above the db's visible sequence
+ * every entry it may see was added before it. */
+bool memtable_may_contain(const memtable *m, uint64_t hash);
+/* Starts loading the filter's cache line for hash (no-op without a filter):
+ * probe several memtables with their loads overlapping. */
+void memtable_prefetch(const memtable *m, uint64_t hash);
+/* Bytes of the whole-key filter (0: none). */
+size_t memtable_filter_bytes(const memtable *m);
 /* Iterator over one partition's entries (holds a reference). */
 ikiter *memtable_iter(memtable *m, uint32_t part);
 /* Appends the partition's range tombstones to out. */

@@ -11,7 +11,7 @@
  *     applied from a primary).
  *  2. Bounded: at most cap_bytes charged (key + value + overhead per
  *     entry), entries over RC_MAX_ENTRY bytes are never cached; each key
- *     has four candidate slots (4-way set associative), so a new key evicts
+ *     has six candidate ways (6-way set associative), so a new key evicts
  *     at most one entry.
  *  3. An entry handed out by ks__rc_get stays valid until ks__rc_unref,
  *     even if it is evicted meanwhile (reference count).

@@ -328,6 +328,7 @@ void srv__client_close(srv_client *c)
         close_asap(c);
         return;
     }
+    srv__group_leave(c); /* its replies go nowhere, but the batch holds its writes */
     if (c->fd >= 0) {
         ev_set(srv.loop, c->fd, 0, NULL, NULL, NULL);
         close(c->fd);
@@ -507,8 +508,13 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask)
         srv__client_close(c);
         return;
     }
-    srv__process_input(c);
+    srv__process_input_open(c);
     if (c->flags & CL_CLOSE_ASAP) srv__client_close(c);
+}
+
+void srv__conn_loop_init(ev_loop *l)
+{
+    srv__group_fence_install(l, read_handler);
 }
 
 void srv__resume_client(srv_client *c)

@@ -7,14 +7,6 @@
 
 #include "server/srv.h"
 
-/* Reply position, to undo a command's replies when its commit fails. */
-typedef struct srv__reply_mark {
-    size_t bufpos;
-    ochunk *tail;
-    size_t tail_used;
-    size_t reply_bytes;
-} srv__reply_mark;
-
 /* The current end of c's replies; srv__truncate_replies drops what follows it. */
 srv__reply_mark srv__mark_replies(const srv_client *c);
 void srv__truncate_replies(srv_client *c, const srv__reply_mark *m);
@@ -26,6 +18,8 @@ void srv__resume_client(srv_client *c);
 void srv__flush_pending(void);
 /* Applies client-output-buffer-limit to c: marks it CLOSE_ASAP when past a limit. */
 void srv__check_output_limits(srv_client *c);
+/* Installs the loop's fence that closes pipeline groups spanning clients. */
+void srv__conn_loop_init(ev_loop *l);
 /* Listener callback: accepts connections and registers them with the loop. */
 void srv__accept_handler(ev_loop *l, int lfd, void *data, int mask);
 /* Frees c's queued MULTI commands. */

@@ -163,6 +163,7 @@ static int commit_batch_ex(srv_client *c, int no_wait, int keep_busy)
         if (rc == 0 && c) c->last_seq = seq + count - 1;
         if (rc == 0 && srv_cfg.appendfsync == FSYNC_ALWAYS) srv.need_sync = 1;
         if (rc == 0) srv.need_flush = 1;
+        if (rc == 0) srv.stat_write_commits++;
         if (rc) err_set(rc, "%s", strata_errmsg());
         if (rc == ERR_BUSY && keep_busy) return rc;
     } else {
@@ -182,18 +183,26 @@ static int commit_batch(srv_client *c, int no_wait)
 
 /* ---------------- pipeline groups ----------------
  *
- * Commands of one client that arrive in one read (a pipeline) share one
- * engine write: a data command (read or write, not admin, pub/sub,
- * blocking or no-multi) that has more complete input behind it leaves its
- * operations in the batch, and the group is committed by the first command
- * that is not deferred, before any reply or command that is not part of
- * the group, and at the end of the client's input. The group is atomic:
- * if its commit fails, the replies of all its commands are replaced by
- * errors (reads of the group may have seen its writes). A group that meets
- * an engine stall waits for it (as EXEC does) instead of being held back,
- * and groups stay off for SRV_GROUP_OFF_MS so held-back single commands
- * carry the backpressure meanwhile. Replies still go out only after the
- * durable point, so appendfsync is unchanged. */
+ * Data commands (read or write, not admin, pub/sub, blocking or no-multi)
+ * run in one loop iteration share one engine write: the commands of one
+ * client's read (a pipeline) and, when they come from the clients' read
+ * handlers (srv__process_input_open), those of every client read in the
+ * same batch of events (so 50 clients sending one SET each make one write
+ * and one memtable insert of 50 entries, not 50). Each leaves its
+ * operations in the batch; the group is committed before any command that
+ * cannot join it, before any other event handler runs and after each batch
+ * of events (the loop's fence, group_fence), before a member client is
+ * freed, at the end of a client's input when not read by its read handler,
+ * and when it reaches its bounds. Replies go out only after that and after
+ * the durable point, so appendfsync is unchanged and the group adds no
+ * latency. The group is atomic: if its commit fails, the replies of all its
+ * commands, of every member client, are replaced by errors (reads of the
+ * group may have seen its writes). A group that meets an engine stall waits
+ * for it (as EXEC does) instead of being held back, and groups stay off
+ * for SRV_GROUP_OFF_MS so held-back single commands carry the backpressure
+ * meanwhile; while any command is held back, commands of other clients do
+ * not join a group either. So a stall episode blocks the loop at most for
+ * the first group that meets it (and for pipelines, as before). */
 
 #define SRV_GROUP_MAX_CMDS  128
 #define SRV_GROUP_MAX_OPS   4096
@@ -205,10 +214,10 @@ static int commit_batch(srv_client *c, int no_wait)
 #define SRV_GROUP_OFF_MS  100
 
 static struct {
-    srv_client *c;        /* owner of the open group, NULL when none */
-    int n;                /* commands in it */
-    srv__reply_mark mark; /* replies before its first command */
-    int more_input;       /* set by process_input: a complete command follows? unknown: 0 */
+    srv_client *members; /* clients with commands in the open group (grp_next), NULL: none */
+    int n;               /* commands in it */
+    int more_input;      /* set by process_input: a complete command follows? unknown: 0 */
+    int span;            /* set by process_input_open: the group may stay open after it */
     uint64_t off_until_us;
 } grp;
 
@@ -231,10 +240,9 @@ static int groupable(const srv_client *c, const cmd_def *d)
 /* Commits the open group, if any (see above). */
 static void group_flush(void)
 {
-    if (!grp.c) return;
-    srv_client *c = grp.c;
-    int n = grp.n;
-    grp.c = NULL;
+    srv_client *c = grp.members;
+    if (!c) return;
+    grp.members = NULL;
     grp.n = 0;
     int rc = commit_batch_ex(c, 1, 1);
     if (rc == ERR_BUSY) {
@@ -245,10 +253,35 @@ static void group_flush(void)
         srv.stat_write_stall_us += now - t0;
         grp.off_until_us = now + SRV_GROUP_OFF_MS * 1000;
     }
-    if (rc) {
-        srv__truncate_replies(c, &grp.mark);
-        for (int i = 0; i < n; i++) reply_errorf(c, "ERR storage error: %s", err_msg());
+    uint64_t last_seq = c->last_seq;
+    for (srv_client *m = c, *next; m; m = next) {
+        next = m->grp_next;
+        if (rc) {
+            srv__truncate_replies(m, &m->grp_mark);
+            for (int i = 0; i < m->grp_n; i++) reply_errorf(m, "ERR storage error: %s", err_msg());
+        } else {
+            m->last_seq = last_seq;
+        }
+        m->grp_next = NULL;
+        m->grp_n = 0;
     }
+}
+
+void srv__group_leave(srv_client *c)
+{
+    if (c->grp_n) group_flush();
+}
+
+static void group_fence(ev_loop *l, void *data)
+{
+    (void)l;
+    (void)data;
+    group_flush();
+}
+
+void srv__group_fence_install(ev_loop *l, ev_fn client_read)
+{
+    ev_set_fence(l, client_read, group_fence, NULL);
 }
 
 static void slowlog_add(srv_client *c, uint64_t usec)
@@ -365,17 +398,23 @@ static void call(srv_client *c, cmd_entry *e)
     c->lastcmd = d;
     uint64_t start = ev_ticks();
     srv_client *prev = srv.current;
-    int group = grp.c == c || (grp.more_input && groupable(c, d));
-    if (group && !grp.c) {
-        grp.c = c;
-        grp.mark = m;
+    /* While commands are held back by a stall, single commands stay single
+     * (held back, the loop free) instead of joining a group that would wait. */
+    int span = grp.span && !srv.nstalled;
+    int group = (grp.more_input || span || c->grp_n) && groupable(c, d);
+    if (!group) group_flush(); /* its batch must not carry the group's operations */
+    if (group && !c->grp_n) {
+        c->grp_mark = m;
+        c->grp_next = grp.members;
+        grp.members = c;
     }
     srv.current = c;
     d->proc(c);
     srv.current = prev;
     if (group) {
         grp.n++;
-        if (!grp.more_input || grp.n >= SRV_GROUP_MAX_CMDS ||
+        c->grp_n++;
+        if ((!grp.more_input && !span) || grp.n >= SRV_GROUP_MAX_CMDS ||
             (srv.batch && (strata_batch_count(srv.batch) >= SRV_GROUP_MAX_OPS ||
                            strata_batch_bytes(srv.batch) >= SRV_GROUP_MAX_BYTES)))
             group_flush();
@@ -599,7 +638,7 @@ static int process_command(srv_client *c)
         srv__add_reply(c, "+QUEUED\r\n", 9);
         return 0;
     }
-    if (grp.c && !groupable(c, d)) group_flush();
+    if (grp.members && !groupable(c, d)) group_flush();
     if (paused_for(d)) {
         group_flush();
         return 1;
@@ -637,7 +676,7 @@ static void set_argv(srv_client *c)
     c->argc = n;
 }
 
-void srv__process_input(srv_client *c)
+static void process_input(srv_client *c)
 {
     /* One wall-clock read per 32 commands of a pipeline: a clock call per
      * command costs more than a PING. */
@@ -691,9 +730,26 @@ void srv__process_input(srv_client *c)
         c->qpos += used;
         resp_reset(&c->rp);
     }
-    group_flush();
     srv.now_ms = 0; /* outside a command, cmd_now_ms() reads the clock */
     if (c->qpos == c->qlen) c->qpos = c->qlen = 0;
+}
+
+void srv__process_input(srv_client *c)
+{
+    process_input(c);
+    group_flush();
+}
+
+void srv__process_input_open(srv_client *c)
+{
+    grp.span = 1;
+    process_input(c);
+    grp.span = 0;
+    /* Past its bounds, or not for this client (stopped mid-input, closing):
+     * the group is closed now rather than left to the fence. */
+    if (c->flags &
+        (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY | CL_READ_PAUSED | CL_BLOCKED | CL_STALLED))
+        group_flush();
 }
 
 /* Makes the writes committed so far as durable as appendfsync promises:
@@ -701,6 +757,7 @@ void srv__process_input(srv_client *c)
  * them. Runs before any reply that may depend on them is written. */
 void srv__durable_point(void)
 {
+    group_flush(); /* its replies may still become errors */
     if (srv.need_sync && srv.engine) {
         uint64_t t0 = ev_now_us();
         int rc = strata_sync(srv.engine);

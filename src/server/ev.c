@@ -26,8 +26,9 @@ struct ev_loop {
     int period_ms;
     uint64_t next_timer_ms;
     int wake_ms; /* -1 or a one-shot cap on the next wait */
-    ev_hook timer_fn, before_fn;
-    void *timer_data, *before_data;
+    ev_hook timer_fn, before_fn, fence_fn;
+    void *timer_data, *before_data, *fence_data;
+    ev_fn fence_keep; /* read callbacks that run without the fence first */
 };
 
 uint64_t ev_now_us(void)
@@ -153,6 +154,13 @@ void ev_set_before_sleep(ev_loop *l, ev_hook fn, void *data)
     l->before_data = data;
 }
 
+void ev_set_fence(ev_loop *l, ev_fn keep, ev_hook fn, void *data)
+{
+    l->fence_keep = keep;
+    l->fence_fn = fn;
+    l->fence_data = data;
+}
+
 void ev_wake_in(ev_loop *l, int ms)
 {
     if (l->wake_ms < 0 || ms < l->wake_ms) l->wake_ms = ms;
@@ -185,17 +193,20 @@ void ev_run(ev_loop *l)
             uint32_t ev = evs[i].events;
             int fired = 0;
             if ((s->mask & EV_READ) && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) && s->rfn) {
+                if (l->fence_fn && s->rfn != l->fence_keep) l->fence_fn(l, l->fence_data);
                 s->rfn(l, fd, s->data, EV_READ);
                 fired = 1;
             }
             /* the read callback may have closed or re-registered fd */
             s = &l->slots[fd];
             if ((s->mask & EV_WRITE) && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && s->wfn) {
+                if (l->fence_fn) l->fence_fn(l, l->fence_data);
                 s->wfn(l, fd, s->data, EV_WRITE);
                 fired = 1;
             }
             (void)fired;
         }
+        if (l->fence_fn) l->fence_fn(l, l->fence_data);
         if (l->timer_fn && ev_now_ms() >= l->next_timer_ms) {
             l->next_timer_ms = ev_now_ms() + (uint64_t)l->period_ms;
             l->timer_fn(l, l->timer_data);

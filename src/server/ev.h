@@ -25,6 +25,11 @@ int ev_mask(ev_loop *l, int fd);
 void ev_set_timer(ev_loop *l, int period_ms, ev_hook fn, void *data);
 /* Called before each wait (and after each batch of events). */
 void ev_set_before_sleep(ev_loop *l, ev_hook fn, void *data);
+/* fn runs before every callback except read callbacks equal to keep, and
+ * after each batch of events (before timers and the before-sleep hook): work
+ * that keep's callbacks leave open across fds (a write group spanning
+ * clients) is closed before any other code can observe it. */
+void ev_set_fence(ev_loop *l, ev_fn keep, ev_hook fn, void *data);
 /* Makes the next wait return after at most ms milliseconds (once). */
 void ev_wake_in(ev_loop *l, int ms);
 void ev_run(ev_loop *l);

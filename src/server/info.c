@@ -108,7 +108,8 @@ static void sec_stats(sbuf *o)
         "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\ntotal_error_replies:%llu\r\n"
         "total_protocol_errors:%llu\r\nclient_query_buffer_limit_disconnections:%llu\r\n"
         "client_output_buffer_limit_disconnections:%llu\r\nclient_read_pauses:%llu\r\n"
-        "write_commit_failures:%llu\r\nwrite_stalls:%llu\r\nwrite_stall_usec:%llu\r\n",
+        "write_commit_failures:%llu\r\nwrite_stalls:%llu\r\nwrite_stall_usec:%llu\r\n"
+        "write_commits:%llu\r\n",
         (unsigned long long)srv.stat_connections, (unsigned long long)srv.stat_commands,
         (unsigned long long)srv.stat_net_in, (unsigned long long)srv.stat_net_out,
         (unsigned long long)srv.stat_rejected, (unsigned long long)srv.stat_expired,
@@ -117,7 +118,7 @@ static void sec_stats(sbuf *o)
         (unsigned long long)srv.stat_protocol_errors, (unsigned long long)srv.stat_qbuf_disconnects,
         (unsigned long long)srv.stat_obuf_disconnects, (unsigned long long)srv.stat_read_pauses,
         (unsigned long long)srv.stat_commit_failures, (unsigned long long)srv.stat_write_stalls,
-        (unsigned long long)srv.stat_write_stall_us);
+        (unsigned long long)srv.stat_write_stall_us, (unsigned long long)srv.stat_write_commits);
 }
 
 static void sec_engine(sbuf *o)
@@ -146,6 +147,9 @@ static void sec_engine(sbuf *o)
                 (unsigned long long)st.block_cache_hits, (unsigned long long)st.block_cache_misses,
                 (unsigned long long)st.block_cache_bytes, (unsigned long long)st.syncs,
                 st.background_error ? 1 : 0);
+    sbuf_printf(o, "engine_memtable_filter_bytes:%llu\r\nengine_memtable_filter_useful:%llu\r\n",
+                (unsigned long long)st.memtable_filter_bytes,
+                (unsigned long long)st.memtable_filter_useful);
     for (int i = 0; i < st.num_levels && i < STRATA_MAX_LEVELS; i++)
         sbuf_printf(o, "engine_level%d:files=%llu,bytes=%llu\r\n", i,
                     (unsigned long long)st.levels[i].files, (unsigned long long)st.levels[i].bytes);
@@ -161,6 +165,11 @@ static void metrics_engine(sbuf *o)
     } m[] = {
         {"strata_engine_memtable_bytes", "gauge", "Bytes in active and immutable memtables.",
          (double)st.memtable_bytes},
+        {"strata_engine_memtable_filter_bytes", "gauge",
+         "Bytes of the memtables' whole-key filters (part of the memtable bytes).",
+         (double)st.memtable_filter_bytes},
+        {"strata_engine_memtable_filter_useful_total", "counter",
+         "Memtable lookups a whole-key filter answered absent.", (double)st.memtable_filter_useful},
         {"strata_engine_live_sst_bytes", "gauge", "Bytes of live SST files.",
          (double)st.live_sst_bytes},
         {"strata_engine_wal_bytes", "gauge", "Retained WAL bytes.", (double)st.wal_bytes},
@@ -309,7 +318,7 @@ void srv__reset_stats(void)
     srv.stat_net_in = srv.stat_net_out = srv.stat_expired = srv.stat_hits = 0;
     srv.stat_misses = srv.stat_errors = srv.stat_protocol_errors = 0;
     srv.stat_obuf_disconnects = srv.stat_qbuf_disconnects = srv.stat_read_pauses = 0;
-    srv.stat_pubsub_msgs = srv.stat_commit_failures = 0;
+    srv.stat_pubsub_msgs = srv.stat_commit_failures = srv.stat_write_commits = 0;
     for (int i = 0; i < srv.nentries; i++) memset(&srv.entries[i]->st, 0, sizeof(cmd_stats));
     dict_clear(&srv.error_stats, NULL);
     dict_init(&srv.error_stats, 0);
@@ -345,6 +354,9 @@ int srv__render_metrics(sbuf *o)
          srv.stat_read_pauses},
         {"strata_write_commit_failures_total", "counter", "Write batches the engine refused.",
          srv.stat_commit_failures},
+        {"strata_write_commits_total", "counter",
+         "Engine writes made for client commands (a pipeline group is one).",
+         srv.stat_write_commits},
         {"strata_pubsub_messages_total", "counter", "PUBLISH calls.", srv.stat_pubsub_msgs},
         {"strata_client_write_stalls_total", "counter",
          "Client writes held back (socket not read) because the engine stalled writes.",

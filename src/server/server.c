@@ -661,6 +661,7 @@ int srv_start(void)
     int rc = 0;
     srv.loop = ev_create();
     if (!srv.loop) return err_set(ERR_IO, "epoll_create failed");
+    srv__conn_loop_init(srv.loop);
     srv.start_time = time(NULL);
     srv.start_us = ev_now_us();
     srv.metrics_fd = -1;

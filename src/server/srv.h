@@ -63,6 +63,14 @@ typedef struct queued_cmd {
     size_t *argvlen;
 } queued_cmd;
 
+/* Reply position, to undo a command's replies when its commit fails (conn.c). */
+typedef struct srv__reply_mark {
+    size_t bufpos;
+    ochunk *tail;
+    size_t tail_used;
+    size_t reply_bytes;
+} srv__reply_mark;
+
 struct srv_client {
     uint64_t id;
     int fd;
@@ -106,6 +114,10 @@ struct srv_client {
     int cmd_errors;          /* errors replied by the running command */
     uint64_t stall_since_us; /* first refused attempt of the held command */
     uint64_t last_seq;       /* last sequence of this client's last committed write */
+    /* pipeline groups (dispatch.c): membership of the open group */
+    struct srv_client *grp_next; /* next member */
+    int grp_n;                   /* commands of this client in it; 0: not a member */
+    srv__reply_mark grp_mark;    /* replies before its first command in it */
 };
 
 typedef struct cmd_stats {
@@ -180,6 +192,7 @@ typedef struct srv_state {
     uint64_t stat_expired, stat_hits, stat_misses, stat_dirty, stat_errors;
     uint64_t stat_protocol_errors, stat_obuf_disconnects, stat_qbuf_disconnects;
     uint64_t stat_read_pauses, stat_pubsub_msgs, stat_commit_failures;
+    uint64_t stat_write_commits; /* engine writes of client commands (a group is one) */
     uint64_t last_save;
     dict error_stats; /* error code -> uint64_t* */
     /* slowlog */

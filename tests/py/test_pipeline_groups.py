@@ -5,6 +5,7 @@ unknown commands and arity errors inside a pipeline, and the data left
 behind must all match Redis."""
 import random
 import socket
+import time
 
 import redis
 
@@ -132,3 +133,49 @@ def test_commit_error_stays_with_its_command(strata):
     assert res[0] is True and res[2] is True and res[3] == 2 and res[4] == b"2"
     assert isinstance(res[1], redis.exceptions.ResponseError)
     assert r.mget("a", "b") == [b"2", b"2"] and r.exists(big) == 0
+
+
+def read_replies(s, n):
+    """n RESP2 replies (simple, error, integer, bulk) as raw lines."""
+    f = s.makefile("rb")
+    out = []
+    for _ in range(n):
+        line = f.readline()
+        if line.startswith(b"$") and line != b"$-1\r\n":
+            line += f.readline()
+        out.append(line)
+    return out
+
+
+def test_clients_read_in_one_batch_share_one_write(strata):
+    """Single commands of many clients that are read in the same batch of
+    events join one pipeline group (one engine write): each still reads its
+    own writes, the shared counter counts every INCR, and the engine saw
+    far fewer writes than clients (each client's read was a group of its own
+    before)."""
+    r = strata.client()
+    n = 30
+    socks = [socket.create_connection(("127.0.0.1", strata.port), timeout=10) for _ in range(n)]
+    for s in socks:
+        s.sendall(encode("PING"))
+        assert read_replies(s, 1) == [b"+PONG\r\n"]
+    before = r.info("stats")["write_commits"]
+    sleeper = socket.create_connection(("127.0.0.1", strata.port), timeout=10)
+    sleeper.sendall(encode("DEBUG", "SLEEP", "0.5"))
+    time.sleep(0.1)  # the server sleeps; every client's commands wait in its socket
+    for i, s in enumerate(socks):
+        s.sendall(encode("SET", "k:%d" % i, "v%d" % i) + encode("INCR", "shared") +
+                  encode("GET", "k:%d" % i))
+    assert read_replies(sleeper, 1) == [b"+OK\r\n"]
+    counts = []
+    for i, s in enumerate(socks):
+        rep = read_replies(s, 3)
+        assert rep[0] == b"+OK\r\n" and rep[1].startswith(b":"), rep
+        assert rep[2] == b"$%d\r\nv%d\r\n" % (len("v%d" % i), i), rep
+        counts.append(int(rep[1][1:]))
+    assert sorted(counts) == list(range(1, n + 1))
+    assert r.get("shared") == b"%d" % n and r.dbsize() == n + 1
+    commits = r.info("stats")["write_commits"] - before
+    assert 1 <= commits <= n // 5, commits
+    for s in socks + [sleeper]:
+        s.close()

@@ -175,6 +175,35 @@ static void test_overlay(void)
     CHECK(ks__ov_get(o, "k0500", 5) == NULL);
     CHECK(!ks__ov_covered(o, "k0150", 5));
     CHECK_EQ_INT(ks__ov_writes(o), 0);
+    /* The arena across clears: many chunks' worth of copies, values of every
+     * size up to past a chunk, empty values, overwrites; all stay intact
+     * until the clear, and the overlay is reusable after it. */
+    static uint8_t big[200000];
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (uint8_t)(i * 7 + 3);
+    for (int round = 0; round < 3; round++) {
+        int nk = 3000;
+        for (int i = 0; i < nk; i++) {
+            int kn = snprintf(k, sizeof(k), "r%05d", i);
+            size_t vl = (size_t)(i * 37 + round) % 300;
+            if (i % 500 == 7) vl = 20000 + (size_t)i * 30; /* chunks of their own */
+            CHECK_EQ_INT(ks__ov_put(o, k, (size_t)kn, big + i % 50, vl), 0);
+            if (i % 3 == 0) CHECK_EQ_INT(ks__ov_put(o, k, (size_t)kn, big + 1, 0), 0);
+        }
+        int bad = 0;
+        for (int i = 0; i < nk; i++) {
+            int kn = snprintf(k, sizeof(k), "r%05d", i);
+            size_t vl = (size_t)(i * 37 + round) % 300;
+            if (i % 500 == 7) vl = 20000 + (size_t)i * 30;
+            if (i % 3 == 0) vl = 0;
+            e = ks__ov_get(o, k, (size_t)kn);
+            if (!e || !e->val || e->vlen != vl || memcmp(e->val, big + (vl ? i % 50 : 1), vl) ||
+                e->klen != (size_t)kn || memcmp(e->key, k, (size_t)kn))
+                bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        ks__ov_clear(o);
+        CHECK(ks__ov_get(o, "r00001", 6) == NULL);
+    }
     ks__ov_free(o);
 }
 
@@ -891,17 +920,48 @@ static void test_rowcache(void)
     CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
     CHECK(vl == 2 && memcmp(v, "yz", 2) == 0);
     ks__rc_unref(v);
+    /* rewrites in place and into a new allocation keep key and value right,
+     * and the charge follows the size */
+    static const char *seq[] = {"a", "abcdefghijklmnopqrstuvwxyz0123456789", "", "abc",
+                                "0123456789"};
+    for (int i = 0; i < 5; i++) {
+        ks__rc_update(rc, k1, sizeof(k1), seq[i], strlen(seq[i]));
+        CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 2);
+        CHECK(vl == strlen(seq[i]) && memcmp(v, seq[i], vl) == 0);
+        ks__rc_unref(v);
+        uint64_t h0, m0;
+        size_t b0;
+        ks__rc_stats(rc, &h0, &m0, &b0);
+        CHECK_EQ_INT(b0, sizeof(k1) + strlen(seq[i]) + 48);
+    }
+    ks__rc_update(rc, k1, sizeof(k1), NULL, 0); /* now known absent */
+    CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 1);
     ks__rc_erase(rc, k1, sizeof(k1));
     /* bounded: many keys never charge more than the budget; big rows are skipped */
     uint8_t k[24] = {0};
     for (int i = 0; i < 1000; i++) {
         memcpy(k + 4, &i, sizeof(i));
-        ks__rc_put(rc, k, sizeof(k), "0123456789", 10);
+        char val[16];
+        ks__rc_put(rc, k, sizeof(k), val, (size_t)snprintf(val, sizeof(val), "v%d", i));
     }
     uint64_t hits, misses;
     size_t bytes;
     ks__rc_stats(rc, &hits, &misses, &bytes);
     CHECK(bytes > 0 && bytes <= 4096);
+    /* evicted entries reused in place for other keys: what is cached is right */
+    int cached = 0, wrong = 0;
+    for (int i = 0; i < 1000; i++) {
+        memcpy(k + 4, &i, sizeof(i));
+        char val[16];
+        int n = snprintf(val, sizeof(val), "v%d", i);
+        if (ks__rc_get(rc, k, sizeof(k), &v, &vl) == 2) {
+            cached++;
+            if (vl != (size_t)n || memcmp(v, val, vl)) wrong++;
+            ks__rc_unref(v);
+        }
+    }
+    CHECK(cached > 10);
+    CHECK_EQ_INT(wrong, 0);
     static uint8_t big[5000];
     ks__rc_put(rc, k1, sizeof(k1), big, sizeof(big));
     CHECK_EQ_INT(ks__rc_get(rc, k1, sizeof(k1), &v, &vl), 0);

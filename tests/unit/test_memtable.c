@@ -2,7 +2,10 @@
  * deletions against a model, iterators in both directions with seek and
  * seek_for_prev per partition, range tombstones, partition ids anywhere in
  * uint32_t, memory accounting, and readers running while the writer adds
- * 100k entries (threads, under ASan). */
+ * 100k entries (threads, under ASan); the whole-key filter (no false
+ * negatives, a bounded false-positive rate, its bytes charged) and
+ * memtable_add_many (the same list as memtable_add one by one, with and
+ * without concurrent readers). */
 #include "test.h"
 
 #include "engine/dbformat.h"
@@ -429,6 +432,168 @@ static void test_append_path(void)
     memtable_unref(m);
 }
 
+/* ---- the whole-key filter ---- */
+static void filter_key(int i, char *k)
+{
+    snprintf(k, 24, "fkey:%09d", i);
+}
+
+static void test_filter(void)
+{
+    memtable *none = memtable_new();
+    REQUIRE(none);
+    CHECK_EQ_INT(memtable_filter_bytes(none), 0);
+    CHECK(memtable_may_contain(none, 12345)); /* no filter: anything may be there */
+    memtable_unref(none);
+    memtable *small = memtable_new_pooled(NULL, 100); /* rounded down to one block */
+    REQUIRE(small);
+    CHECK_EQ_INT(memtable_filter_bytes(small), 64);
+    CHECK(memtable_bytes(small) >= 64);
+    memtable_unref(small);
+
+    const int n = 50000;
+    memtable *m = memtable_new_pooled(NULL, 64u << 10); /* ~10.5 bits per key */
+    REQUIRE(m);
+    CHECK_EQ_INT(memtable_filter_bytes(m), 64u << 10);
+    CHECK(memtable_bytes(m) >= (64u << 10)); /* charged from the start */
+    CHECK(memtable_empty(m));
+    for (int i = 0; i < n; i++) {
+        char k[24];
+        filter_key(2 * i, k);
+        uint32_t part = (uint32_t)(i % 4);
+        REQUIRE(memtable_add(m, part, (uint64_t)i + 1, TYPE_VALUE, k, strlen(k), k, 4) == 0);
+    }
+    int fneg = 0, found = 0, fpos = 0, other_part = 0;
+    for (int i = 0; i < n; i++) {
+        char k[24];
+        filter_key(2 * i, k);
+        uint32_t part = (uint32_t)(i % 4);
+        if (!memtable_may_contain(m, memtable_key_hash(part, k, strlen(k)))) fneg++;
+        int type;
+        uint64_t seq;
+        const void *v;
+        size_t vl;
+        if (memtable_get(m, part, k, strlen(k), SEQ_MAX, &type, &seq, &v, &vl) == 0 &&
+            seq == (uint64_t)i + 1 && vl == 4 && memcmp(v, k, 4) == 0)
+            found++;
+        /* the same key in another partition is another key for the filter */
+        if (memtable_may_contain(m, memtable_key_hash(part + 1, k, strlen(k)))) other_part++;
+        filter_key(2 * i + 1, k); /* never added */
+        uint64_t h = memtable_key_hash(part, k, strlen(k));
+        if (memtable_may_contain(m, h)) fpos++;
+        CHECK_EQ_INT(memtable_get_hashed(m, part, k, strlen(k), h, SEQ_MAX, &type, &seq, &v, &vl),
+                     ERR_NOTFOUND);
+    }
+    CHECK_EQ_INT(fneg, 0);
+    CHECK_EQ_INT(found, n);
+    /* ~1.3% expected at 10.5 bits and 4 probes per key; 4% allows for the blocks' spread */
+    CHECK(fpos < n / 25);
+    CHECK(other_part < n / 25);
+    CHECK(fpos > 0); /* a filter that says "absent" to everything absent would be suspicious */
+    memtable_unref(m);
+}
+
+/* ---- memtable_add_many against memtable_add ---- */
+typedef struct many_key {
+    char k[24];
+} many_key;
+
+static void check_same_lists(memtable *a, memtable *b, uint32_t part)
+{
+    ikiter *x = memtable_iter(a, part), *y = memtable_iter(b, part);
+    REQUIRE(x && y);
+    uint64_t n = 0;
+    iki_seek_first(x);
+    iki_seek_first(y);
+    int bad = 0;
+    for (; iki_valid(x) && iki_valid(y); iki_next(x), iki_next(y), n++) {
+        size_t xn, yn, xv, yv;
+        const void *xk = iki_key(x, &xn), *yk = iki_key(y, &yn);
+        const void *xd = iki_value(x, &xv), *yd = iki_value(y, &yv);
+        if (xn != yn || memcmp(xk, yk, xn) || xv != yv || memcmp(xd, yd, xv)) bad++;
+    }
+    CHECK(!iki_valid(x) && !iki_valid(y));
+    CHECK_EQ_INT(bad, 0);
+    /* backwards too: every level-0 link is right, prev() searches from the top */
+    iki_seek_last(x);
+    iki_seek_last(y);
+    for (; iki_valid(x) && iki_valid(y); iki_prev(x), iki_prev(y)) {
+        size_t xn, yn;
+        const void *xk = iki_key(x, &xn), *yk = iki_key(y, &yn);
+        if (xn != yn || memcmp(xk, yk, xn)) bad++;
+    }
+    CHECK(!iki_valid(x) && !iki_valid(y));
+    CHECK_EQ_INT(bad, 0);
+    iki_destroy(x);
+    iki_destroy(y);
+}
+
+static void test_add_many(void)
+{
+    memtable *a = memtable_new(), *b = memtable_new_pooled(NULL, 4096);
+    REQUIRE(a && b);
+    static memtable_entry es[200];
+    static many_key keys[200];
+    static uint32_t vals[200];
+    uint64_t seq = 0;
+    uint32_t asc = 0;
+    for (int round = 0; round < 400; round++) {
+        int n = 1 + (int)rng_below(&R, 200);
+        int mode = (int)rng_below(&R, 4);
+        for (int i = 0; i < n; i++) {
+            memtable_entry *e = &es[i];
+            if (mode == 0) /* ascending: the append path, more than one group */
+                snprintf(keys[i].k, sizeof(keys[i].k), "zz%08u", asc++);
+            else if (mode ==
+                     1) /* descending above the tail: all skip the search, then don't append */
+                snprintf(keys[i].k, sizeof(keys[i].k), "zz%08u", asc + (uint32_t)(n - i));
+            else /* random over a small set: duplicates within one group */
+                snprintf(keys[i].k, sizeof(keys[i].k), "k%u", (unsigned)rng_below(&R, 3000));
+            vals[i] = (uint32_t)rng_next(&R);
+            e->part = mode == 3 ? (uint32_t)rng_below(&R, 3) : 1;
+            e->type = rng_below(&R, 8) == 0 ? TYPE_DELETION : TYPE_VALUE;
+            e->seq = ++seq;
+            e->key = keys[i].k;
+            e->klen = strlen(keys[i].k);
+            e->val = e->type == TYPE_VALUE ? &vals[i] : NULL;
+            e->vlen = e->type == TYPE_VALUE ? 4 : 0;
+        }
+        if (mode == 1) asc += (uint32_t)n + 1;
+        for (int i = 0; i < n; i++)
+            REQUIRE(memtable_add(a, es[i].part, es[i].seq, es[i].type, es[i].key, es[i].klen,
+                                 es[i].val, es[i].vlen) == 0);
+        REQUIRE(memtable_add_many(b, es, (size_t)n) == 0);
+    }
+    CHECK_EQ_INT(memtable_entries(a), memtable_entries(b));
+    CHECK_EQ_INT(memtable_entries(b), seq);
+    CHECK_EQ_INT(memtable_first_seq(b), 1);
+    CHECK_EQ_INT(memtable_last_seq(b), seq);
+    for (uint32_t p = 0; p < 3; p++) check_same_lists(a, b, p);
+    /* point reads at random snapshots agree */
+    for (int q = 0; q < 20000; q++) {
+        char k[24];
+        if (rng_below(&R, 2))
+            snprintf(k, sizeof(k), "k%u", (unsigned)rng_below(&R, 3100));
+        else
+            snprintf(k, sizeof(k), "zz%08u", (unsigned)rng_below(&R, asc + 10));
+        uint32_t p = (uint32_t)rng_below(&R, 3);
+        uint64_t snap = rng_below(&R, seq + 2);
+        int ta, tb;
+        uint64_t sa, sb;
+        const void *va, *vb;
+        size_t la, lb;
+        int ra = memtable_get(a, p, k, strlen(k), snap, &ta, &sa, &va, &la);
+        int rb = memtable_get(b, p, k, strlen(k), snap, &tb, &sb, &vb, &lb);
+        CHECK_EQ_INT(ra, rb);
+        if (ra == 0 && rb == 0) CHECK(ta == tb && sa == sb && la == lb && !memcmp(va, vb, la));
+    }
+    /* a bad entry fails the call */
+    memtable_entry bad = {0, TYPE_VALUE, seq + 1, "x", (size_t)1 << 29, NULL, 0};
+    CHECK_EQ_INT(memtable_add_many(b, &bad, 1), ERR_TOOBIG);
+    memtable_unref(a);
+    memtable_unref(b);
+}
+
 /* ---- one writer, concurrent readers ---- */
 #define CONC_N 100000
 typedef struct conc {
@@ -483,10 +648,10 @@ static void *reader(void *arg)
     return NULL;
 }
 
-static void test_concurrent_readers(void)
+static void concurrent_readers(bool many)
 {
     conc c = {0};
-    c.m = memtable_new();
+    c.m = many ? memtable_new_pooled(NULL, 128u << 10) : memtable_new();
     c.seed = rng_next(&R);
     pthread_t th[3];
     for (int t = 0; t < 3; t++) {
@@ -494,14 +659,34 @@ static void test_concurrent_readers(void)
         REQUIRE(pthread_create(&th[t], NULL, reader, &c) == 0);
     }
     size_t last_bytes = 0;
-    for (uint64_t i = 1; i <= CONC_N; i++) {
-        char k[24];
-        conc_key(i - 1, k);
-        if (memtable_add(c.m, 0, i, TYPE_VALUE, k, strlen(k), &i, 8)) {
+    static char keys[40][24];
+    static uint64_t vals[40];
+    memtable_entry es[40];
+    for (uint64_t i = 1; i <= CONC_N;) {
+        /* memtable_add_many: runs of 1..40 entries, published after each run
+         * (as the db publishes its sequence after a group) */
+        uint64_t n = many ? 1 + rng_below(&R, 40) : 1;
+        if (n > CONC_N + 1 - i) n = CONC_N + 1 - i;
+        int rc;
+        if (many) {
+            for (uint64_t j = 0; j < n; j++) {
+                conc_key(i + j - 1, keys[j]);
+                vals[j] = i + j;
+                es[j] =
+                    (memtable_entry){0, TYPE_VALUE, i + j, keys[j], strlen(keys[j]), &vals[j], 8};
+            }
+            rc = memtable_add_many(c.m, es, n);
+        } else {
+            char k[24];
+            conc_key(i - 1, k);
+            rc = memtable_add(c.m, 0, i, TYPE_VALUE, k, strlen(k), &i, 8);
+        }
+        if (rc) {
             atomic_fetch_add(&c.errors, 1);
             break;
         }
-        atomic_store(&c.published, i);
+        i += n;
+        atomic_store(&c.published, i - 1);
         size_t b = memtable_bytes(c.m);
         if (b < last_bytes) atomic_fetch_add(&c.errors, 1);
         last_bytes = b;
@@ -511,6 +696,18 @@ static void test_concurrent_readers(void)
     CHECK_EQ_INT(atomic_load(&c.errors), 0);
     CHECK_EQ_INT(memtable_entries(c.m), CONC_N);
     memtable_unref(c.m);
+}
+
+static void test_concurrent_readers(void)
+{
+    concurrent_readers(false);
+}
+
+/* The same with a filter and memtable_add_many: readers never miss a
+ * published entry (its filter bits were set before it was linked). */
+static void test_concurrent_readers_many(void)
+{
+    concurrent_readers(true);
 }
 
 /* Binary keys of 0..40 bytes over a small alphabet with bytes on both sides
@@ -590,14 +787,14 @@ static void test_block_pool(void)
     memtable_pool *p = memtable_pool_new(4u << 20, 0); /* two blocks, no filler */
     REQUIRE(p);
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
-    memtable *a = memtable_new_pooled(p);
+    memtable *a = memtable_new_pooled(p, 0);
     REQUIRE(a);
     fill(a, 0, 9000); /* ~9 MiB: several 2 MiB blocks after the small ones */
     check_fill(a, 0, 9000);
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
     memtable_unref(a);
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 4u << 20); /* the rest went back to malloc */
-    memtable *b = memtable_new_pooled(p);
+    memtable *b = memtable_new_pooled(p, 0);
     REQUIRE(b);
     fill(b, 100000, 3000); /* ~3 MiB: takes one idle block */
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 2u << 20);
@@ -605,7 +802,7 @@ static void test_block_pool(void)
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0);
     check_fill(b, 100000, 3000);
     check_fill(b, 200000, 6000);
-    memtable *c = memtable_new_pooled(p);
+    memtable *c = memtable_new_pooled(p, 0);
     REQUIRE(c);
     fill(c, 300000, 5000);
     memtable_unref(b);
@@ -623,7 +820,7 @@ static void test_pool_filler(void)
 {
     memtable_pool *p = memtable_pool_new(10u << 20, 6u << 20); /* 5 blocks, 3 reserved */
     REQUIRE(p);
-    memtable *a = memtable_new_pooled(p);
+    memtable *a = memtable_new_pooled(p, 0);
     REQUIRE(a);
     CHECK_EQ_INT(memtable_pool_idle_bytes(p), 0); /* no demand yet */
     fill(a, 0, 2500);                             /* past the small blocks: one 2 MiB block */
@@ -651,6 +848,9 @@ int main(void)
     RUN(test_range_dels);
     RUN(test_bytes_accounting);
     RUN(test_concurrent_readers);
+    RUN(test_concurrent_readers_many);
+    RUN(test_filter);
+    RUN(test_add_many);
     RUN(test_block_pool);
     RUN(test_pool_filler);
     RUN(test_binary_key_order);
