@@ -140,24 +140,66 @@ static int check_trailer(const uint8_t *data, size_t size, uint32_t *nr)
     return 0;
 }
 
-_Static_assert(offsetof(block, size) <= 64, "the fields a search reads first fit one line");
+_Static_assert(offsetof(block, accel) + sizeof(void *) <= 64,
+               "the fields a search reads first fit one line");
+_Static_assert(offsetof(block, num) == 64 && offsetof(block, restarts) == 128 &&
+                   offsetof(block, prefix) + BLOCK_PREFIX_MAX <= 192,
+               "restart numbers on line 1, restarts and the prefix on line 2");
+
+static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen);
+/* The big-endian user-key bytes [skip, skip + 4), zero-padded. */
+static inline uint32_t key_num32(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    if (ulen >= skip + 4) {
+        uint32_t x;
+        memcpy(&x, ukey + skip, 4);
+        return __builtin_bswap32(x);
+    }
+    uint32_t x = 0;
+    for (size_t j = 0; j < 4; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
+    return x;
+}
+
+/* Fills num[] and prefix[] from the restart keys (a block with inline
+ * restarts). A malformed restart key leaves nums false: the plain search
+ * then finds and reports it. */
+static void set_nums(block *b)
+{
+    uint32_t n = b->n_restarts, fl = 0, ll = 0;
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
+    if (!first || !last) return;
+    size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
+    if (m > BLOCK_PREFIX_MAX) m = BLOCK_PREFIX_MAX;
+    while (skip < m && first[skip] == last[skip]) skip++;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const uint8_t *k = restart_key(b, i, &kl);
+        if (!k) return;
+        b->num[i] = key_num32(k, kl - IKEY_TRAILER, skip);
+    }
+    memcpy(b->prefix, first, skip);
+    b->skip = (uint8_t)skip;
+    b->nums = true;
+}
 
 static void set_layout(block *b, size_t size, uint32_t n)
 {
     b->size = size;
     b->n_restarts = n;
     b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
-    for (uint32_t i = 0; i < n && n <= BLOCK_INLINE_RESTARTS; i++)
-        b->restarts[i] = get_u32(b->data + b->restart_off + 4 * (size_t)i);
+    b->inline_restarts = n <= BLOCK_INLINE_RESTARTS && b->restart_off <= UINT16_MAX;
+    b->nums = false;
+    for (uint32_t i = 0; i < n && b->inline_restarts; i++)
+        b->restarts[i] = (uint16_t)get_u32(b->data + b->restart_off + 4 * (size_t)i);
+    if (b->inline_restarts) set_nums(b);
     atomic_init(&b->refs, 1);
 }
 
 /* Offset of restart idx (< n_restarts; checked by check_trailer). */
 static inline uint32_t restart_offset(const block *b, uint32_t idx)
 {
-    return b->n_restarts <= BLOCK_INLINE_RESTARTS
-               ? b->restarts[idx]
-               : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
+    return b->inline_restarts ? b->restarts[idx]
+                              : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
 }
 
 int block_new(uint8_t *data, size_t size, const char *what, block **out)
@@ -290,12 +332,12 @@ void block_unref(block *b)
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
     free(b->accel);
     b->accel = NULL;
+    if (b->data == (const uint8_t *)(b + 1)) /* block_alloc'd */
+        return spare_put(b);
     if (b->release) {
         b->release(b, b->release_arg);
         return;
     }
-    if (b->data == (const uint8_t *)(b + 1)) /* block_alloc'd */
-        return spare_put(b);
     free((void *)b->data);
     free(b);
 }
@@ -349,6 +391,11 @@ struct block_accel {
 
 static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
 {
+    if (ulen >= skip + 8) {
+        uint64_t x;
+        memcpy(&x, ukey + skip, 8);
+        return __builtin_bswap64(x);
+    }
     uint64_t x = 0;
     for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
     return x;
@@ -357,8 +404,12 @@ static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
 int block_accelerate(block *b)
 {
     uint32_t fl = 0, ll = 0, n = b->n_restarts;
-    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
-    if (n < 64 || !first || !last) return 0; /* small, or corrupt: searched the plain way */
+    if (n < 64) return 0; /* small: searched the plain way */
+    /* The prefix comes from the first and the last but one key: an index's
+     * last key is often the shortest successor of the file's last key
+     * ("1" after "0000..."), which shares no prefix with the others. */
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 2, &ll);
+    if (!first || !last) return 0; /* corrupt: searched the plain way */
     size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
     while (skip < m && first[skip] == last[skip]) skip++;
     struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * n);
@@ -372,7 +423,11 @@ int block_accelerate(block *b)
             free(a);
             return 0;
         }
-        a->num[i] = key_num(k, kl - IKEY_TRAILER, skip);
+        /* Keys after the last one with the prefix are above every key with
+         * it: the largest number, which a key with the prefix at most ties
+         * (and a tie compares the keys themselves). */
+        bool has = kl - IKEY_TRAILER >= skip && memcmp(k, first, skip) == 0;
+        a->num[i] = has ? key_num(k, kl - IKEY_TRAILER, skip) : UINT64_MAX;
     }
     b->accel = a;
     return 0;
@@ -387,13 +442,27 @@ static int restart_search(const block *b, const void *k, size_t klen, uint32_t *
     bool fast = a && ulen >= a->skip && memcmp(k, a->prefix, a->skip) == 0;
     uint64_t kn = fast ? key_num(k, ulen, a->skip) : 0;
     uint32_t lo = 0, hi = b->n_restarts - 1;
-    if (hi < BLOCK_INLINE_RESTARTS) /* a data block: fetch its few restart keys at once */
-        for (uint32_t i = 0; i <= hi; i++) __builtin_prefetch(b->data + b->restarts[i]);
+    if (b->nums) { /* the header's numbers stand for the restart keys */
+        size_t sk = b->skip;
+        int c = memcmp(k, b->prefix, ulen < sk ? ulen : sk);
+        if (c < 0 || (c == 0 && ulen < sk)) { /* below every restart key */
+            *out = 0;
+            return 0;
+        }
+        if (c > 0) { /* above every restart key */
+            *out = hi;
+            return 0;
+        }
+        a = NULL;
+        fast = true;
+        kn = key_num32(k, ulen, sk);
+    }
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
         int c;
-        if (fast && a->num[mid] != kn) {
-            c = a->num[mid] < kn ? -1 : 1;
+        uint64_t num = !fast ? 0 : a ? a->num[mid] : b->num[mid];
+        if (fast && num != kn) {
+            c = num < kn ? -1 : 1;
         } else {
             uint32_t rl;
             const uint8_t *rk = restart_key(b, mid, &rl);
