@@ -2,8 +2,9 @@
  *
  * Reading keeps to a few cache lines: restart keys are compared where they
  * lie (shared == 0 there), the index's restarts through an accelerator of
- * 8-byte numbers, and up to 4 restart offsets are copied into the block
- * header. Blocks made by block_alloc hold their data in the same (line-
+ * 8-byte numbers, and a block of up to 16 restarts (a data block) carries
+ * its restart offsets and a 4-byte number per restart key in its header,
+ * so its search reads the data at one place only. Blocks made by block_alloc hold their data in the same (line-
  * aligned) allocation; freed ones are kept per thread (up to 4) for reuse.
  * All decoding is bounds-checked (see block.h); block_find and the iterator
  * share the entry decoder, so both see the same corruption. */

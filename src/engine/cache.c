@@ -13,13 +13,18 @@
  * The entry is the block itself (its c_* fields). The hash table holds
  * (hash, block) pairs with linear probing, at most half full: a probe
  * compares hashes in the table and reads only the block whose hash matches
- * (one line of it: the key and the refcount), so neither a miss nor an
- * eviction touches the blocks it passes over. Removal shifts the following
+ * (its line 0: the key and the refcount; its next two lines, the restart
+ * numbers a search reads next, are fetched at the same time), so neither a
+ * miss nor an eviction touches the blocks it passes over. Each slot keeps
+ * its block's hash, so an eviction finds the victim's bucket by pointer and
+ * reads the victim only to drop it (one line, fetched one eviction ahead).
+ * Removal shifts the following
  * entries of the run back (no tombstones). The c_* fields of a cached block
  * change only under its shard's mutex; the cache's reference keeps the
  * block alive while it is in a slot.
  *
- * Invariants (per shard): slot[b->c_slot] == b for every cached b, in the
+ * Invariants (per shard): slot[b->c_slot] == b and hash[b->c_slot] is its
+ * hkey for every cached b, in the
  * hash table exactly once, reachable from its home bucket without an empty
  * bucket in between; the other slots below nslots are NULL and listed in
  * free_slots; count and used sum the cached blocks; count <= nbuckets / 2. */
