@@ -384,10 +384,13 @@ static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t 
  * big-endian and zero-padded. A smaller number means a smaller key, so the
  * binary search compares integers in one contiguous array and reads a key
  * only when the numbers tie. */
+#define ACCEL_STRIDE 32 /* restarts per entry of the top level */
 struct block_accel {
     uint32_t skip;         /* length of the shared user-key prefix */
+    uint32_t ntop;         /* entries of top */
     const uint8_t *prefix; /* the shared prefix (in the block's first key) */
-    uint64_t num[];        /* per restart */
+    const uint64_t *top;   /* num[j * ACCEL_STRIDE]: small enough to stay in L1 */
+    uint64_t num[];        /* per restart, then top */
 };
 
 static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
@@ -413,9 +416,12 @@ int block_accelerate(block *b)
     if (!first || !last) return 0; /* corrupt: searched the plain way */
     size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
     while (skip < m && first[skip] == last[skip]) skip++;
-    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * n);
+    uint32_t ntop = (n + ACCEL_STRIDE - 1) / ACCEL_STRIDE;
+    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * ((size_t)n + ntop));
     if (!a) return err_set(ERR_NOMEM, "block: out of memory");
     a->skip = (uint32_t)skip;
+    a->ntop = ntop;
+    a->top = a->num + n;
     a->prefix = first;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t kl;
@@ -430,6 +436,7 @@ int block_accelerate(block *b)
         bool has = kl - IKEY_TRAILER >= skip && memcmp(k, first, skip) == 0;
         a->num[i] = has ? key_num(k, kl - IKEY_TRAILER, skip) : UINT64_MAX;
     }
+    for (uint32_t j = 0; j < ntop; j++) a->num[n + j] = a->num[j * ACCEL_STRIDE];
     b->accel = a;
     return 0;
 }
@@ -457,6 +464,19 @@ static int restart_search(const block *b, const void *k, size_t klen, uint32_t *
         a = NULL;
         fast = true;
         kn = key_num32(k, ulen, sk);
+    } else if (fast) { /* the top level narrows [lo, hi] to at most 2 strides */
+        uint32_t l = 0, h = a->ntop;
+        while (l < h) { /* the first top entry >= kn */
+            uint32_t m = (l + h) / 2;
+            if (a->top[m] < kn)
+                l = m + 1;
+            else
+                h = m;
+        }
+        if (l > 0) lo = (l - 1) * ACCEL_STRIDE; /* a restart key < k */
+        while (l < a->ntop && a->top[l] == kn) l++;
+        if (l < a->ntop) hi = l ? l * ACCEL_STRIDE - 1 : 0; /* restart l*S is > k */
+        for (uint32_t i = lo; i <= hi; i += 8) __builtin_prefetch(&a->num[i]);
     }
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
