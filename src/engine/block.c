@@ -148,17 +148,24 @@ _Static_assert(offsetof(block, num) == 64 && offsetof(block, restarts) == 128 &&
                "restart numbers on line 1, restarts and the prefix on line 2");
 
 static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen);
-/* The big-endian user-key bytes [skip, skip + 4), zero-padded. */
+/* The big-endian user-key bytes [skip, skip + 8), zero-padded: for keys
+ * that share their first skip bytes, a smaller number means a smaller key. */
+static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    if (ulen >= skip + 8) {
+        uint64_t x;
+        memcpy(&x, ukey + skip, 8);
+        return __builtin_bswap64(x);
+    }
+    uint64_t x = 0;
+    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
+    return x;
+}
+
+/* The same for the bytes [skip, skip + 4) (the header's numbers). */
 static inline uint32_t key_num32(const uint8_t *ukey, size_t ulen, size_t skip)
 {
-    if (ulen >= skip + 4) {
-        uint32_t x;
-        memcpy(&x, ukey + skip, 4);
-        return __builtin_bswap32(x);
-    }
-    uint32_t x = 0;
-    for (size_t j = 0; j < 4; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
-    return x;
+    return (uint32_t)(key_num(ukey, ulen, skip) >> 32);
 }
 
 /* Fills num[] and prefix[] from the restart keys (a block with inline
@@ -392,18 +399,6 @@ struct block_accel {
     const uint64_t *top;   /* num[j * ACCEL_STRIDE]: small enough to stay in L1 */
     uint64_t num[];        /* per restart, then top */
 };
-
-static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
-{
-    if (ulen >= skip + 8) {
-        uint64_t x;
-        memcpy(&x, ukey + skip, 8);
-        return __builtin_bswap64(x);
-    }
-    uint64_t x = 0;
-    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
-    return x;
-}
 
 int block_accelerate(block *b)
 {
