@@ -2,8 +2,9 @@
  *
  * Reading keeps to a few cache lines: restart keys are compared where they
  * lie (shared == 0 there), the index's restarts through an accelerator of
- * 8-byte numbers, and up to 4 restart offsets are copied into the block
- * header. Blocks made by block_alloc hold their data in the same (line-
+ * 8-byte numbers, and a block of up to 16 restarts (a data block) carries
+ * its restart offsets and a 4-byte number per restart key in its header,
+ * so its search reads the data at one place only. Blocks made by block_alloc hold their data in the same (line-
  * aligned) allocation; freed ones are kept per thread (up to 4) for reuse.
  * All decoding is bounds-checked (see block.h); block_find and the iterator
  * share the entry decoder, so both see the same corruption. */
@@ -140,24 +141,73 @@ static int check_trailer(const uint8_t *data, size_t size, uint32_t *nr)
     return 0;
 }
 
-_Static_assert(offsetof(block, size) <= 64, "the fields a search reads first fit one line");
+_Static_assert(offsetof(block, accel) + sizeof(void *) <= 64,
+               "the fields a search reads first fit one line");
+_Static_assert(offsetof(block, num) == 64 && offsetof(block, restarts) == 128 &&
+                   offsetof(block, prefix) + BLOCK_PREFIX_MAX <= 192,
+               "restart numbers on line 1, restarts and the prefix on line 2");
+
+static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t *klen);
+/* The big-endian user-key bytes [skip, skip + 8), zero-padded: for keys
+ * that share their first skip bytes, a smaller number means a smaller key. */
+static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    if (ulen >= skip + 8) {
+        uint64_t x;
+        memcpy(&x, ukey + skip, 8);
+        return __builtin_bswap64(x);
+    }
+    uint64_t x = 0;
+    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
+    return x;
+}
+
+/* The same for the bytes [skip, skip + 4) (the header's numbers). */
+static inline uint32_t key_num32(const uint8_t *ukey, size_t ulen, size_t skip)
+{
+    return (uint32_t)(key_num(ukey, ulen, skip) >> 32);
+}
+
+/* Fills num[] and prefix[] from the restart keys (a block with inline
+ * restarts). A malformed restart key leaves nums false: the plain search
+ * then finds and reports it. */
+static void set_nums(block *b)
+{
+    uint32_t n = b->n_restarts, fl = 0, ll = 0;
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
+    if (!first || !last) return;
+    size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
+    if (m > BLOCK_PREFIX_MAX) m = BLOCK_PREFIX_MAX;
+    while (skip < m && first[skip] == last[skip]) skip++;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const uint8_t *k = restart_key(b, i, &kl);
+        if (!k) return;
+        b->num[i] = key_num32(k, kl - IKEY_TRAILER, skip);
+    }
+    memcpy(b->prefix, first, skip);
+    b->skip = (uint8_t)skip;
+    b->nums = true;
+}
 
 static void set_layout(block *b, size_t size, uint32_t n)
 {
     b->size = size;
     b->n_restarts = n;
     b->restart_off = (uint32_t)(size - 4 - 4 * (size_t)n);
-    for (uint32_t i = 0; i < n && n <= BLOCK_INLINE_RESTARTS; i++)
-        b->restarts[i] = get_u32(b->data + b->restart_off + 4 * (size_t)i);
+    b->inline_restarts = n <= BLOCK_INLINE_RESTARTS && b->restart_off <= UINT16_MAX;
+    b->nums = false;
+    for (uint32_t i = 0; i < n && b->inline_restarts; i++)
+        b->restarts[i] = (uint16_t)get_u32(b->data + b->restart_off + 4 * (size_t)i);
+    if (b->inline_restarts) set_nums(b);
     atomic_init(&b->refs, 1);
 }
 
 /* Offset of restart idx (< n_restarts; checked by check_trailer). */
 static inline uint32_t restart_offset(const block *b, uint32_t idx)
 {
-    return b->n_restarts <= BLOCK_INLINE_RESTARTS
-               ? b->restarts[idx]
-               : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
+    return b->inline_restarts ? b->restarts[idx]
+                              : get_u32(b->data + b->restart_off + 4 * (size_t)idx);
 }
 
 int block_new(uint8_t *data, size_t size, const char *what, block **out)
@@ -290,12 +340,12 @@ void block_unref(block *b)
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
     free(b->accel);
     b->accel = NULL;
+    if (b->data == (const uint8_t *)(b + 1)) /* block_alloc'd */
+        return spare_put(b);
     if (b->release) {
         b->release(b, b->release_arg);
         return;
     }
-    if (b->data == (const uint8_t *)(b + 1)) /* block_alloc'd */
-        return spare_put(b);
     free((void *)b->data);
     free(b);
 }
@@ -341,29 +391,32 @@ static inline const uint8_t *restart_key(const block *b, uint32_t idx, uint32_t 
  * big-endian and zero-padded. A smaller number means a smaller key, so the
  * binary search compares integers in one contiguous array and reads a key
  * only when the numbers tie. */
+#define ACCEL_STRIDE 32 /* restarts per entry of the top level */
 struct block_accel {
     uint32_t skip;         /* length of the shared user-key prefix */
+    uint32_t ntop;         /* entries of top */
     const uint8_t *prefix; /* the shared prefix (in the block's first key) */
-    uint64_t num[];        /* per restart */
+    const uint64_t *top;   /* num[j * ACCEL_STRIDE]: small enough to stay in L1 */
+    uint64_t num[];        /* per restart, then top */
 };
-
-static inline uint64_t key_num(const uint8_t *ukey, size_t ulen, size_t skip)
-{
-    uint64_t x = 0;
-    for (size_t j = 0; j < 8; j++) x = x << 8 | (skip + j < ulen ? ukey[skip + j] : 0);
-    return x;
-}
 
 int block_accelerate(block *b)
 {
     uint32_t fl = 0, ll = 0, n = b->n_restarts;
-    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 1, &ll);
-    if (n < 64 || !first || !last) return 0; /* small, or corrupt: searched the plain way */
+    if (n < 64) return 0; /* small: searched the plain way */
+    /* The prefix comes from the first and the last but one key: an index's
+     * last key is often the shortest successor of the file's last key
+     * ("1" after "0000..."), which shares no prefix with the others. */
+    const uint8_t *first = restart_key(b, 0, &fl), *last = restart_key(b, n - 2, &ll);
+    if (!first || !last) return 0; /* corrupt: searched the plain way */
     size_t skip = 0, m = (fl < ll ? fl : ll) - IKEY_TRAILER;
     while (skip < m && first[skip] == last[skip]) skip++;
-    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * n);
+    uint32_t ntop = (n + ACCEL_STRIDE - 1) / ACCEL_STRIDE;
+    struct block_accel *a = malloc(sizeof(*a) + sizeof(uint64_t) * ((size_t)n + ntop));
     if (!a) return err_set(ERR_NOMEM, "block: out of memory");
     a->skip = (uint32_t)skip;
+    a->ntop = ntop;
+    a->top = a->num + n;
     a->prefix = first;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t kl;
@@ -372,8 +425,13 @@ int block_accelerate(block *b)
             free(a);
             return 0;
         }
-        a->num[i] = key_num(k, kl - IKEY_TRAILER, skip);
+        /* Keys after the last one with the prefix are above every key with
+         * it: the largest number, which a key with the prefix at most ties
+         * (and a tie compares the keys themselves). */
+        bool has = kl - IKEY_TRAILER >= skip && memcmp(k, first, skip) == 0;
+        a->num[i] = has ? key_num(k, kl - IKEY_TRAILER, skip) : UINT64_MAX;
     }
+    for (uint32_t j = 0; j < ntop; j++) a->num[n + j] = a->num[j * ACCEL_STRIDE];
     b->accel = a;
     return 0;
 }
@@ -387,13 +445,40 @@ static int restart_search(const block *b, const void *k, size_t klen, uint32_t *
     bool fast = a && ulen >= a->skip && memcmp(k, a->prefix, a->skip) == 0;
     uint64_t kn = fast ? key_num(k, ulen, a->skip) : 0;
     uint32_t lo = 0, hi = b->n_restarts - 1;
-    if (hi < BLOCK_INLINE_RESTARTS) /* a data block: fetch its few restart keys at once */
-        for (uint32_t i = 0; i <= hi; i++) __builtin_prefetch(b->data + b->restarts[i]);
+    if (b->nums) { /* the header's numbers stand for the restart keys */
+        size_t sk = b->skip;
+        int c = memcmp(k, b->prefix, ulen < sk ? ulen : sk);
+        if (c < 0 || (c == 0 && ulen < sk)) { /* below every restart key */
+            *out = 0;
+            return 0;
+        }
+        if (c > 0) { /* above every restart key */
+            *out = hi;
+            return 0;
+        }
+        a = NULL;
+        fast = true;
+        kn = key_num32(k, ulen, sk);
+    } else if (fast) { /* the top level narrows [lo, hi] to at most 2 strides */
+        uint32_t l = 0, h = a->ntop;
+        while (l < h) { /* the first top entry >= kn */
+            uint32_t m = (l + h) / 2;
+            if (a->top[m] < kn)
+                l = m + 1;
+            else
+                h = m;
+        }
+        if (l > 0) lo = (l - 1) * ACCEL_STRIDE; /* a restart key < k */
+        while (l < a->ntop && a->top[l] == kn) l++;
+        if (l < a->ntop) hi = l ? l * ACCEL_STRIDE - 1 : 0; /* restart l*S is > k */
+        for (uint32_t i = lo; i <= hi; i += 8) __builtin_prefetch(&a->num[i]);
+    }
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
         int c;
-        if (fast && a->num[mid] != kn) {
-            c = a->num[mid] < kn ? -1 : 1;
+        uint64_t num = !fast ? 0 : a ? a->num[mid] : b->num[mid];
+        if (fast && num != kn) {
+            c = num < kn ? -1 : 1;
         } else {
             uint32_t rl;
             const uint8_t *rk = restart_key(b, mid, &rl);

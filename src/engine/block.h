@@ -44,27 +44,39 @@ static inline int block_builder_empty(const block_builder *b)
 /* A decoded (uncompressed) block held in memory and shared by refcount.
  * The c_* fields belong to the block cache (engine/cache.c) while the block
  * is in it (a block is in at most one cache, once); they come first so that
- * a cache lookup reads the entry's key and the refcount in one cache line. */
-#define BLOCK_INLINE_RESTARTS 4
+ * a cache lookup reads the entry's key and the refcount in one cache line.
+ *
+ * A block with at most BLOCK_INLINE_RESTARTS restarts inside its first
+ * 64 KiB (a typical data block) carries, per restart key, the 4 user-key
+ * bytes after the prefix that all of them share (line 1), and its restart
+ * offsets and that prefix (up to BLOCK_PREFIX_MAX bytes, line 2), so a
+ * search picks its restart interval from the header alone and then reads
+ * one place of the data. Nothing of this is stored on disk. */
+#define BLOCK_INLINE_RESTARTS 16
+#define BLOCK_PREFIX_MAX      24
 typedef struct block {
+    /* line 0: what a cache probe, a search and an eviction read */
     uint64_t c_file, c_off;
     _Atomic int refs;
     bool c_cached;
+    uint8_t skip;         /* length of prefix[] (meaningful when nums) */
+    bool nums;            /* num[] holds every restart key's number */
+    bool inline_restarts; /* restarts[] holds the restart offsets */
     const uint8_t *data;  /* owned: freed with the block */
     uint32_t restart_off; /* offset of the restart array */
     uint32_t n_restarts;
-    /* The restart offsets again when n_restarts <= BLOCK_INLINE_RESTARTS (a
-     * typical data block): with the fields above they fill the first 64
-     * bytes, so a cache hit reads them with the key it compares. */
-    uint32_t restarts[BLOCK_INLINE_RESTARTS];
     size_t size;
-    uint32_t c_slot; /* index in the cache shard's CLOCK slots */
-    uint64_t c_hash;
-    size_t c_charge;
-    void (*release)(struct block *b, void *arg); /* called instead of free when set */
-    void *release_arg;
-    struct block_accel *accel; /* optional search accelerator (block_accelerate) */
+    uint32_t c_slot;           /* index in the cache shard's CLOCK slots */
     uint32_t alloc_cap;        /* block_alloc'd: bytes of room after the struct */
+    struct block_accel *accel; /* optional search accelerator (block_accelerate) */
+    /* line 1: big-endian user-key bytes [skip, skip + 4) per restart key, zero-padded */
+    uint32_t num[BLOCK_INLINE_RESTARTS];
+    /* line 2 */
+    uint16_t restarts[BLOCK_INLINE_RESTARTS]; /* when inline_restarts */
+    uint8_t prefix[BLOCK_PREFIX_MAX];         /* the user-key prefix every restart key shares */
+    /* Called instead of free when set (blocks from block_new only). */
+    void (*release)(struct block *b, void *arg);
+    void *release_arg;
 } block;
 
 /* Wraps malloc'd data (ownership passes); ERR_CORRUPT if the trailer is bad.
@@ -81,13 +93,16 @@ int block_seal(block *b, const char *what);
  * keys on most probes. 0 (also when the block is small or malformed: then it
  * is searched the plain way) or ERR_NOMEM. Call before sharing the block. */
 int block_accelerate(block *b);
-/* Starts fetching the bytes a search of b reads first (its restart keys). */
+/* Starts fetching the bytes a search of b reads first: the header lines
+ * that hold its restart numbers, or else its restart array. */
 static inline void block_prefetch(const block *b)
 {
-    if (b->n_restarts <= BLOCK_INLINE_RESTARTS)
-        for (uint32_t i = 0; i < b->n_restarts; i++) __builtin_prefetch(b->data + b->restarts[i]);
-    else
+    if (b->nums) {
+        __builtin_prefetch((const char *)b + 64);
+        __builtin_prefetch((const char *)b + 128);
+    } else if (b->n_restarts > BLOCK_INLINE_RESTARTS) {
         __builtin_prefetch(b->data + b->restart_off);
+    }
 }
 void block_ref(block *b);
 void block_unref(block *b);

@@ -13,13 +13,18 @@
  * The entry is the block itself (its c_* fields). The hash table holds
  * (hash, block) pairs with linear probing, at most half full: a probe
  * compares hashes in the table and reads only the block whose hash matches
- * (one line of it: the key and the refcount), so neither a miss nor an
- * eviction touches the blocks it passes over. Removal shifts the following
+ * (its line 0: the key and the refcount; its next two lines, the restart
+ * numbers a search reads next, are fetched at the same time), so neither a
+ * miss nor an eviction touches the blocks it passes over. Each slot keeps
+ * its block's hash, so an eviction finds the victim's bucket by pointer and
+ * reads the victim only to drop it (one line, fetched one eviction ahead).
+ * Removal shifts the following
  * entries of the run back (no tombstones). The c_* fields of a cached block
  * change only under its shard's mutex; the cache's reference keeps the
  * block alive while it is in a slot.
  *
- * Invariants (per shard): slot[b->c_slot] == b for every cached b, in the
+ * Invariants (per shard): slot[b->c_slot] == b and hash[b->c_slot] is its
+ * hkey for every cached b, in the
  * hash table exactly once, reachable from its home bucket without an empty
  * bucket in between; the other slots below nslots are NULL and listed in
  * free_slots; count and used sum the cached blocks; count <= nbuckets / 2. */
@@ -45,6 +50,7 @@ typedef struct shard {
     bucket *table; /* nbuckets, a power of two */
     size_t nbuckets, count, used, capacity;
     block **slot;       /* nslots used, cap_slots allocated */
+    uint64_t *hash;     /* per slot: hkey of its block, so eviction finds its bucket unread */
     uint8_t *ref;       /* referenced byte per slot */
     uint32_t *free_ids; /* NULL slots below nslots */
     uint32_t nslots, cap_slots, nfree, hand;
@@ -120,16 +126,27 @@ static void table_delete(shard *s, size_t i)
     s->table[i].b = NULL;
 }
 
-/* Takes e out of the shard and drops the cache's reference. */
-static void remove_entry(shard *s, block *e)
+static inline size_t charge(const block *b)
 {
-    size_t i = probe(s, e->c_hash, e->c_file, e->c_off);
-    assert(s->table[i].b == e);
+    return b->size + sizeof(block);
+}
+
+/* Takes the block in slot si out of the shard and drops the cache's
+ * reference. Its bucket is found by pointer from the slot's hash, so the
+ * block itself is read only to drop it (line 0). */
+static void remove_slot(shard *s, uint32_t si)
+{
+    block *e = s->slot[si];
+    size_t mask = s->nbuckets - 1, i = s->hash[si] & mask;
+    while (s->table[i].b != e) { /* bounded: e is in the table (invariant) */
+        assert(s->table[i].b);
+        i = (i + 1) & mask;
+    }
     table_delete(s, i);
-    s->slot[e->c_slot] = NULL;
-    s->free_ids[s->nfree++] = e->c_slot;
+    s->slot[si] = NULL;
+    s->free_ids[s->nfree++] = si;
     s->count--;
-    s->used -= e->c_charge;
+    s->used -= charge(e);
     e->c_cached = false;
     block_unref(e);
 }
@@ -146,7 +163,10 @@ static void evict(shard *s)
             s->ref[i] = 0; /* second chance */
             continue;
         }
-        remove_entry(s, s->slot[i]);
+        remove_slot(s, i);
+        /* The next victim is probably the block at the hand: start
+         * fetching its header for the next eviction. */
+        if (s->hand < s->nslots && s->slot[s->hand]) __builtin_prefetch(s->slot[s->hand]);
     }
 }
 
@@ -158,7 +178,9 @@ static int64_t take_slot(shard *s)
         uint32_t cap = s->cap_slots ? s->cap_slots * 2 : 256;
         block **ns = realloc(s->slot, cap * sizeof(*ns));
         if (ns) s->slot = ns;
-        uint8_t *nr = ns ? realloc(s->ref, cap) : NULL;
+        uint64_t *nh = ns ? realloc(s->hash, cap * sizeof(*nh)) : NULL;
+        if (nh) s->hash = nh;
+        uint8_t *nr = nh ? realloc(s->ref, cap) : NULL;
         if (nr) s->ref = nr;
         uint32_t *nf = nr ? realloc(s->free_ids, cap * sizeof(*nf)) : NULL;
         if (!nf) return -1;
@@ -174,8 +196,9 @@ void block_cache_free(block_cache *c)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         for (uint32_t j = 0; j < s->nslots; j++)
-            if (s->slot[j]) remove_entry(s, s->slot[j]);
+            if (s->slot[j]) remove_slot(s, j);
         free(s->slot);
+        free(s->hash);
         free(s->ref);
         free(s->free_ids);
         free(s->table);
@@ -189,7 +212,18 @@ block *block_cache_lookup(block_cache *c, uint64_t file, uint64_t off)
     uint64_t h = hkey(file, off);
     shard *s = &c->shards[shard_of(h)];
     pthread_mutex_lock(&s->mu);
-    block *e = s->table[probe(s, h, file, off)].b;
+    size_t mask = s->nbuckets - 1, i = h & mask;
+    block *e;
+    for (;;) { /* probe(), fetching a matching block's header lines at once */
+        const bucket *k = &s->table[i];
+        if (!(e = k->b)) break;
+        if (k->hash == h) {
+            __builtin_prefetch((const char *)e + 64); /* its restart numbers */
+            __builtin_prefetch((const char *)e + 128);
+            if (e->c_file == file && e->c_off == off) break;
+        }
+        i = (i + 1) & mask;
+    }
     if (e) {
         s->ref[e->c_slot] = 1;
         block_ref(e);
@@ -228,7 +262,7 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
         return;
     }
     block *old = s->table[probe(s, h, file, off)].b;
-    if (old) remove_entry(s, old);
+    if (old) remove_slot(s, old->c_slot);
     /* Keep the table at most half full; out of memory: not cached. */
     int64_t slot = (s->count + 1) * 2 > s->nbuckets && grow(s) ? -1 : take_slot(s);
     if (slot < 0) {
@@ -238,17 +272,16 @@ void block_cache_insert(block_cache *c, uint64_t file, uint64_t off, block *b)
     block_ref(b);
     b->c_file = file;
     b->c_off = off;
-    b->c_hash = h;
-    b->c_charge = b->size + sizeof(block);
     b->c_slot = (uint32_t)slot;
     b->c_cached = true;
     s->slot[slot] = b;
+    s->hash[slot] = h;
     s->ref[slot] = 0;
     bucket *k = &s->table[probe(s, h, file, off)]; /* the empty bucket ending the run */
     k->hash = h;
     k->b = b;
     s->count++;
-    s->used += b->c_charge;
+    s->used += charge(b);
     evict(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -259,7 +292,7 @@ void block_cache_erase_file(block_cache *c, uint64_t file)
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->mu);
         for (uint32_t j = 0; j < s->nslots; j++)
-            if (s->slot[j] && s->slot[j]->c_file == file) remove_entry(s, s->slot[j]);
+            if (s->slot[j] && s->slot[j]->c_file == file) remove_slot(s, j);
         pthread_mutex_unlock(&s->mu);
     }
 }

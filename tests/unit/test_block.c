@@ -449,6 +449,161 @@ static void test_builder_reset_reuse(void)
     block_builder_free(&bb);
 }
 
+/* ---- the header's restart numbers and the index accelerator, against a
+ * linear scan ---- */
+
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int ikey_qcmp(const void *a, const void *b)
+{
+    const uint8_t *x = a, *y = b; /* [len u8 | key bytes] records */
+    return ikey_cmp(x + 1, x[0], y + 1, y[0]);
+}
+
+/* The first entry >= q by walking the whole block: 1 with it in *k, 0 if none. */
+static int linear_find(block *b, const uint8_t *q, size_t ql, uint8_t *k, size_t *kl)
+{
+    ikiter *it = block_iter_new(b, "linear");
+    int found = 0;
+    CHECK(it);
+    if (!it) return -1;
+    for (iki_seek_first(it); iki_valid(it); iki_next(it)) {
+        size_t n;
+        const void *key = iki_key(it, &n);
+        if (ikey_cmp(key, n, q, ql) >= 0) {
+            memcpy(k, key, n);
+            *kl = n;
+            found = 1;
+            break;
+        }
+    }
+    CHECK_EQ_INT(iki_status(it), 0);
+    iki_destroy(it);
+    return found;
+}
+
+/* Random user keys over a tiny alphabet (0x00, 0x01, '0', 0xff) with a
+ * shared head of random length, several versions of some of them, built at
+ * intervals that leave at most 16 restarts (the header's numbers) or, with
+ * interval 1 and a short last key, an accelerated index. Every query (each
+ * user key at several snapshots, just after it, its prefixes, random keys)
+ * must find what a linear scan finds. */
+static void test_numbers_match_linear(void)
+{
+    static const uint8_t alpha[] = {0x00, 0x01, '0', 0xff};
+    uint64_t x = test_seed() | 1;
+    int with_nums = 0, with_accel = 0, queries = 0;
+    for (int round = 0; round < 300; round++) {
+        int accel = round % 3 == 2;
+        int n = accel ? 70 + (int)(xs(&x) % 100) : 1 + (int)(xs(&x) % 60);
+        int interval = accel ? 1 : 1 + (int)(xs(&x) % 5);
+        size_t head = xs(&x) % 30; /* bytes every key shares */
+        uint8_t headb[32];
+        for (size_t j = 0; j < head; j++) headb[j] = alpha[xs(&x) % 4];
+        uint8_t(*recs)[64] = calloc((size_t)n + 1, sizeof(*recs));
+        REQUIRE(recs);
+        int m = 0;
+        while (m < n) {
+            uint8_t u[40];
+            size_t ul = head + xs(&x) % 9;
+            memcpy(u, headb, head);
+            for (size_t j = head; j < ul; j++) u[j] = alpha[xs(&x) % 4];
+            if (ul && xs(&x) % 8 == 0) ul--; /* now and then shorter than the head */
+            int versions = xs(&x) % 4 == 0 ? 1 + (int)(xs(&x) % 3) : 1;
+            for (int v = 0; v < versions && m < n; v++) {
+                recs[m][0] = (uint8_t)ikey_build(recs[m] + 1, u, ul, 10 + xs(&x) % 20,
+                                                 xs(&x) % 5 ? TYPE_VALUE : TYPE_DELETION);
+                m++;
+            }
+        }
+        qsort(recs, (size_t)m, sizeof(*recs), ikey_qcmp);
+        if (accel) { /* a last key that shares no prefix with the rest */
+            recs[m][0] = (uint8_t)ikey_build(recs[m] + 1, "\xff\xff\xff\xff", 4, 1, TYPE_VALUE);
+            if (ikey_qcmp(recs[m - 1], recs[m]) < 0) m++;
+        }
+        block_builder bb;
+        block_builder_init(&bb, interval);
+        int added = 0;
+        for (int i = 0; i < m; i++) { /* skip exact duplicates */
+            if (i && ikey_qcmp(recs[i - 1], recs[i]) == 0) continue;
+            REQUIRE(block_builder_add(&bb, recs[i] + 1, recs[i][0], "v", 1) == 0);
+            added++;
+        }
+        size_t len;
+        const uint8_t *raw = block_builder_finish(&bb, &len);
+        uint8_t *copy = malloc(len);
+        REQUIRE(copy);
+        memcpy(copy, raw, len);
+        block_builder_free(&bb);
+        block *b;
+        REQUIRE(block_new(copy, len, "nums", &b) == 0);
+        if (accel) REQUIRE(block_accelerate(b) == 0);
+        with_nums += b->nums;
+        with_accel += b->accel != NULL;
+        CHECK(!(b->nums && b->accel));
+        if (b->n_restarts <= BLOCK_INLINE_RESTARTS) CHECK(b->nums);
+        block_entry e;
+        block_entry_init(&e);
+        for (int i = 0; i < m + 20; i++)
+            for (int v = 0; v < 5; v++) {
+                uint8_t u[48], q[64], want[64];
+                size_t ul;
+                if (i < m) {
+                    ul = recs[i][0] - IKEY_TRAILER;
+                    memcpy(u, recs[i] + 1, ul);
+                    if (v == 3) u[ul++] = 0;            /* just after it */
+                    if (v == 4) ul = xs(&x) % (ul + 1); /* a prefix of it */
+                } else {                                /* random, often with the head */
+                    ul = xs(&x) % 2 ? head : 0;
+                    memcpy(u, headb, ul);
+                    for (size_t j = xs(&x) % 9; j > 0; j--) u[ul++] = alpha[xs(&x) % 4];
+                }
+                uint64_t seqs[] = {5, 15, 22, SEQ_MAX, 40};
+                size_t ql = ikey_build(q, u, ul, seqs[v], TYPE_SEEK), wl = 0;
+                int want_f = linear_find(b, q, ql, want, &wl);
+                int f = block_find(b, q, ql, &e, "nums", 0);
+                CHECK_EQ_INT(f, want_f);
+                if (f == 1 && want_f == 1) CHECK(e.klen == wl && memcmp(e.key, want, wl) == 0);
+                queries++;
+            }
+        block_entry_free(&e);
+        block_unref(b);
+        free(recs);
+    }
+    CHECK(with_nums > 100);
+    CHECK(with_accel > 50);
+    CHECK(queries > 50000);
+}
+
+/* A block with more restarts than the header holds, or one beyond 64 KiB,
+ * carries no numbers and is searched through its restart array. */
+static void test_no_inline_restarts(void)
+{
+    block *b = build(BLOCK_INLINE_RESTARTS + 1, 1);
+    REQUIRE(b);
+    CHECK(!b->nums && !b->inline_restarts);
+    block_entry e;
+    block_entry_init(&e);
+    for (int i = 0; i <= BLOCK_INLINE_RESTARTS; i++) {
+        uint8_t k[64];
+        size_t kl = mk(k, i, 5);
+        CHECK_EQ_INT(block_find(b, k, kl, &e, "wide", 0), 1);
+        CHECK(e.klen == kl && memcmp(e.key, k, kl) == 0);
+    }
+    block_entry_free(&e);
+    block_unref(b);
+    b = build(BLOCK_INLINE_RESTARTS, 1);
+    REQUIRE(b);
+    CHECK(b->nums && b->inline_restarts);
+    block_unref(b);
+}
+
 int main(void)
 {
     RUN(test_iterate_both_ways);
@@ -460,5 +615,7 @@ int main(void)
     RUN(test_refcount_release);
     RUN(test_find_matches_seek);
     RUN(test_builder_reset_reuse);
+    RUN(test_numbers_match_linear);
+    RUN(test_no_inline_restarts);
     TEST_END();
 }
