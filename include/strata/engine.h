@@ -89,7 +89,7 @@ typedef struct strata_options {
     size_t block_cache_bytes;      /* shared block cache; default 256 MiB */
     int table_cache_files;         /* open SST files kept; default 1000 */
     size_t block_size_bytes;       /* target uncompressed data block; default 4096 */
-    int block_restart_interval;    /* keys between prefix-compression restarts; default 8 */
+    int block_restart_interval;    /* keys between prefix-compression restarts; default 16 */
     int bloom_bits_per_key;        /* 0 disables; default 10 */
     int compression;               /* enum strata_compression; default LZ4 */
     int zstd_level;                /* default 3; used when compression is ZSTD */

@@ -50,7 +50,7 @@ void strata_options_init(strata_options *o)
     o->block_cache_bytes = 256u << 20;
     o->table_cache_files = 1000;
     o->block_size_bytes = 4096;
-    o->block_restart_interval = 8;
+    o->block_restart_interval = 16;
     o->bloom_bits_per_key = 10;
     o->compression = STRATA_COMPRESS_LZ4;
     o->zstd_level = 3;
