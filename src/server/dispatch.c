@@ -801,10 +801,10 @@ void srv__retry_wal(void)
 const char *srv__disk_filter(srv_client *c, const cmd_def *d)
 {
     (void)c;
+    int rc = srv__disk_error(); /* first: the usual answer, without a name compare */
+    if (!rc) return NULL;
     /* As Redis: writes and PING (a health check must see it) are refused. */
     if (!(d->flags & CMD_WRITE) && strcmp(d->name, "ping") != 0) return NULL;
-    int rc = srv__disk_error();
-    if (!rc) return NULL;
     static char msg[160];
     snprintf(msg, sizeof(msg), "MISCONF Errors writing to the AOF file: %s",
              strerror(rc == ERR_NOSPC ? ENOSPC : EIO));
